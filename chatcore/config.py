@@ -1,0 +1,42 @@
+"""Settings read from environment variables, in one place."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_NUM_CTX = 4096
+BACKEND_CHOICES = ("auto", "ollama", "embedded")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app can be configured with."""
+
+    db_url: str
+    data_dir: Path
+    ollama_host: str | None
+    backend: str
+    default_model: str
+    num_ctx: int
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder: $XDG_DATA_HOME/chatcore, else ~/.local/share/chatcore."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "chatcore"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment."""
+    data_dir = Path(os.environ.get("CHATCORE_DATA_DIR") or default_data_dir())
+    backend = os.environ.get("CHATCORE_BACKEND", "auto").lower()
+    if backend not in BACKEND_CHOICES:
+        raise ValueError(f"CHATCORE_BACKEND must be one of {', '.join(BACKEND_CHOICES)}, not {backend!r}")
+    return Settings(
+        db_url=os.environ.get("CHATCORE_DB_URL") or f"sqlite:///{data_dir / 'chatcore.db'}",
+        data_dir=data_dir,
+        ollama_host=os.environ.get("OLLAMA_HOST") or None,
+        backend=backend,
+        default_model=os.environ.get("CHATCORE_MODEL", ""),
+        num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
+    )

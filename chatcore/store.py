@@ -1,0 +1,184 @@
+"""Persistence of chats and messages: engine, migrations and one short session per unit of work."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Engine, event, func, make_url
+from sqlmodel import Session, create_engine, delete, select
+
+from chatcore.models import Chat, Message, utc_now
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer chatcore than this one."""
+
+
+def create_db_engine(url: str) -> Engine:
+    """Build an engine; SQLite files get their folder, WAL, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # Safe with WAL (no corruption); only a power cut can undo the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    """Build the engine for `url` and bring its schema up to date."""
+    engine = create_db_engine(url)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Apply every pending migration; safe to run on every start."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # Batch migrations rebuild tables; with foreign keys on, dropping the old
+            # table would cascade-delete every message.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        _refuse_newer_schema(connection, ScriptDirectory.from_config(config))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def _refuse_newer_schema(connection, scripts: ScriptDirectory) -> None:
+    current = MigrationContext.configure(connection).get_current_revision()
+    try:
+        scripts.get_revision(current)
+    except CommandError:
+        raise SchemaTooNewError(
+            f"The database is at schema version {current}, which this chatcore does not know: "
+            "it was written by a newer version. Upgrade chatcore, or point CHATCORE_DB_URL elsewhere."
+        ) from None
+
+
+def schema_version(engine: Engine) -> str | None:
+    """The migration the database is at."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+def create_chat(engine: Engine, model: str = "", options: dict | None = None) -> Chat:
+    """Create an empty chat."""
+    with _session(engine) as session:
+        chat = Chat(model=model, options=options or {})
+        session.add(chat)
+        session.commit()
+        return chat
+
+
+def get_chat(engine: Engine, chat_id: int) -> Chat | None:
+    """The chat with this id, or None."""
+    with _session(engine) as session:
+        return session.get(Chat, chat_id)
+
+
+def list_chats(engine: Engine, limit: int) -> list[Chat]:
+    """The most recently active chats, newest first."""
+    with _session(engine) as session:
+        query = select(Chat).order_by(Chat.updated_at.desc(), Chat.id.desc()).limit(limit)
+        return list(session.exec(query))
+
+
+def count_chats(engine: Engine) -> int:
+    """How many chats there are."""
+    with _session(engine) as session:
+        return session.exec(select(func.count()).select_from(Chat)).one()
+
+
+def update_chat(engine: Engine, chat_id: int, **fields) -> None:
+    """Change some fields of a chat."""
+    with _session(engine) as session:
+        chat = session.get(Chat, chat_id)
+        if chat is None:
+            return
+        for name, value in fields.items():
+            setattr(chat, name, value)
+        session.add(chat)
+        session.commit()
+
+
+def delete_chat(engine: Engine, chat_id: int) -> None:
+    """Delete a chat; its messages go with it."""
+    with _session(engine) as session:
+        session.exec(delete(Chat).where(Chat.id == chat_id))
+        session.commit()
+
+
+def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields) -> Message:
+    """Append a message to a chat and mark the chat as active."""
+    with _session(engine) as session:
+        message = Message(chat_id=chat_id, role=role, content=content, **fields)
+        session.add(message)
+        chat = session.get(Chat, chat_id)
+        chat.updated_at = utc_now()
+        session.add(chat)
+        session.commit()
+        return message
+
+
+def update_message(engine: Engine, message_id: int, **fields) -> None:
+    """Change some fields of a message."""
+    with _session(engine) as session:
+        message = session.get(Message, message_id)
+        for name, value in fields.items():
+            setattr(message, name, value)
+        session.add(message)
+        session.commit()
+
+
+def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
+    """The latest `limit` messages of a chat, oldest first."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id).order_by(Message.id.desc()).limit(limit)
+        return list(reversed(session.exec(query).all()))
+
+
+def count_messages(engine: Engine, chat_id: int) -> int:
+    """How many messages a chat has."""
+    with _session(engine) as session:
+        query = select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
+        return session.exec(query).one()
+
+
+def iter_messages_newest_first(engine: Engine, chat_id: int, batch: int = 50) -> Iterator[Message]:
+    """A chat's messages from newest to oldest, read in small batches so callers can stop early."""
+    before = None
+    while True:
+        with _session(engine) as session:
+            query = select(Message).where(Message.chat_id == chat_id)
+            if before is not None:
+                query = query.where(Message.id < before)
+            rows = session.exec(query.order_by(Message.id.desc()).limit(batch)).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        before = rows[-1].id

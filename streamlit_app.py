@@ -1,0 +1,108 @@
+"""chatcore's entry point: page frame, sidebar chat picker, navigation."""
+
+from pathlib import Path
+
+import streamlit as st
+
+import resources
+from chatcore import store
+
+CHATS_STEP = 50
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="chatcore", page_icon="💬")
+
+
+def select_chat(chat_id: int | None) -> None:
+    """Make a chat current (None: a new, not yet saved chat)."""
+    st.session_state.chat_id = chat_id
+    st.session_state.history_limit = None
+    st.session_state.pop("confirm_delete", None)
+
+
+def resolve_current_chat(engine) -> int | None:
+    """The current chat id: this session's choice, else the URL's, else the most recent chat."""
+    if "chat_id" not in st.session_state:
+        wanted = st.query_params.get("chat", "")
+        chosen = int(wanted) if wanted.isdigit() else None
+        if chosen is None or store.get_chat(engine, chosen) is None:
+            recent = store.list_chats(engine, limit=1)
+            chosen = recent[0].id if recent else None
+        select_chat(chosen)
+    chat_id = st.session_state.chat_id
+    if chat_id is not None and store.get_chat(engine, chat_id) is None:
+        select_chat(chat_id := None)
+    if chat_id is None:
+        st.query_params.pop("chat", None)
+    else:
+        st.query_params["chat"] = str(chat_id)
+    return chat_id
+
+
+def render_chat_list(engine, current: int | None) -> None:
+    """The newest chats as buttons, with a control to show more."""
+    limit = st.session_state.setdefault("chat_list_limit", CHATS_STEP)
+    for chat in store.list_chats(engine, limit):
+        kind = "primary" if chat.id == current else "tertiary"
+        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=select_chat, args=(chat.id,))
+    hidden = store.count_chats(engine) - limit
+    if hidden > 0:
+        if st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
+            st.session_state.chat_list_limit += CHATS_STEP
+            st.rerun()
+
+
+def render_chat_actions(engine, chat_id: int) -> None:
+    """Rename and delete (with confirmation) for the current chat."""
+    chat = store.get_chat(engine, chat_id)
+    with st.expander("Rename or delete this chat"):
+        title = st.text_input("Title", value=chat.title, key=f"title-{chat_id}", max_chars=200)
+        if st.button("Rename", key="rename") and title.strip():
+            store.update_chat(engine, chat_id, title=title.strip())
+            st.rerun()
+        if st.session_state.get("confirm_delete") != chat_id:
+            st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat_id})
+            return
+        st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Delete", key="delete-yes", type="primary"):
+            store.delete_chat(engine, chat_id)
+            select_chat(None)
+            st.rerun()
+        no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+
+
+def render_model_picker(engine, chat_id: int | None) -> None:
+    """Pick the model for the current chat; new chats start with the last one picked."""
+    choice = resources.backend_choice()
+    if choice.notice:
+        st.info(choice.notice, icon=":material/info:")
+    if not choice.models:
+        st.session_state.model = None
+        return
+    chat = store.get_chat(engine, chat_id) if chat_id else None
+    preferred = chat.model if chat else st.session_state.get("model") or resources.settings().default_model
+    index = choice.models.index(preferred) if preferred in choice.models else 0
+    model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
+    if chat and chat.model != model:
+        store.update_chat(engine, chat_id, model=model)
+    st.session_state.model = model
+
+
+try:
+    db = resources.engine()
+except store.SchemaTooNewError as error:
+    st.error(str(error))
+    st.stop()
+
+current_chat = resolve_current_chat(db)
+with st.sidebar:
+    st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=select_chat, args=(None,))
+    render_model_picker(db, current_chat)
+    if current_chat is not None:
+        render_chat_actions(db, current_chat)
+    st.caption("Chats")
+    render_chat_list(db, current_chat)
+
+navigation = st.navigation([st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)])
+navigation.run()

@@ -1,0 +1,573 @@
+"""A stand-in Ollama server that speaks the real wire format (see shared/reference/ollama-api.md).
+
+Standard library only, so tests and manual runs need no Ollama install and no model download.
+Run it by hand with: python tests/ollama_standin.py --port 11434 --token-delay 0.05
+"""
+
+import argparse
+import hashlib
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+DEFAULT_MODELS = {"llama3:8b": "ok", "qwen2.5:0.5b": "ok"}
+BEHAVIOURS = ("ok", "error_line", "drop")
+VERSION = "0.13.0"
+
+MODEL_ERROR = "an error was encountered while running the model: out of memory"
+TOKENS_BEFORE_FAULT = 3
+TOKEN_PATTERN = re.compile(r"\S+\s*|\s+")
+
+# Go's net/http buffers this much of a handler's output; bigger bodies lose Content-Length and go chunked.
+GO_RESPONSE_BUFFER = 2048
+# Go's encoding/json escapes these even though JSON does not require it.
+GO_JSON_ESCAPES = {ord(char): f"\\u{ord(char):04x}" for char in "<>&\u2028\u2029"}
+# Python json error message prefix -> the wording Go's decoder uses after "invalid character 'x'".
+GO_SYNTAX_ERRORS = {
+    "Expecting value": "looking for beginning of value",
+    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+    "Expecting ':' delimiter": "after object key",
+    "Expecting ',' delimiter": "after object key:value pair",
+    "Invalid control character": "in string literal",
+    "Invalid \\escape": "in string escape code",
+}
+CHAT_FIELDS = {"model": (str, "string"), "messages": (list, "[]api.Message"),
+               "stream": (bool, "bool"), "options": (dict, "map[string]interface {}")}
+MESSAGE_FIELDS = {"role": (str, "string"), "content": (str, "string")}
+SHOW_FIELDS = {"model": (str, "string"), "name": (str, "string")}
+OPTION_TYPES = {
+    **dict.fromkeys(["num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep",
+                     "seed", "num_predict", "top_k", "repeat_last_n"], "integer"),
+    **dict.fromkeys(["top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
+                     "presence_penalty", "frequency_penalty"], "float32"),
+    "stop": "array",
+}
+
+
+def echo_reply(messages: list[dict]) -> str:
+    """Default reply: echo the last message's content."""
+    return "Echo: " + (messages[-1].get("content") or "")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text into word-like tokens that join back to exactly text."""
+    return TOKEN_PATTERN.findall(text)
+
+
+def prompt_token_estimate(messages: list[dict]) -> int:
+    """Deterministic stand-in for the size of the rendered prompt in tokens."""
+    return sum(len(message.get("content") or "") // 4 + 4 for message in messages) + 1
+
+
+def go_json(value) -> bytes:
+    """Encode value the way Go's encoding/json does: compact, HTML-escaped, raw UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(GO_JSON_ESCAPES).encode()
+
+
+def go_json_syntax_error(error: json.JSONDecodeError) -> str:
+    """Return the message Go's JSON decoder gives for the input Python rejected."""
+    if error.pos >= len(error.doc) or error.msg.startswith("Unterminated"):
+        return "unexpected EOF"
+    context = next((text for prefix, text in GO_SYNTAX_ERRORS.items() if error.msg.startswith(prefix)),
+                   GO_SYNTAX_ERRORS["Expecting value"])
+    return f"invalid character '{error.doc[error.pos]}' {context}"
+
+
+def json_kind(value) -> str:
+    """Name of value's JSON type as Go's unmarshal errors spell it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array"}.get(type(value), "object")
+
+
+def field_type_error(body: dict, fields: dict, struct: str) -> str | None:
+    """Go's unmarshal error for the first field of body whose JSON type does not fit, if any."""
+    for name, value in body.items():
+        if name in fields and value is not None and not isinstance(value, fields[name][0]):
+            return (f"json: cannot unmarshal {json_kind(value)} into Go struct field {struct}.{name}"
+                    f" of type {fields[name][1]}")
+    return None
+
+
+def chat_type_error(body: dict) -> str | None:
+    """Go's unmarshal error for a chat request whose fields or messages have the wrong JSON types."""
+    if error := field_type_error(body, CHAT_FIELDS, "ChatRequest"):
+        return error
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            kind = json_kind(message)
+            return f"json: cannot unmarshal {kind} into Go struct field ChatRequest.messages of type api.Message"
+        if error := field_type_error(message, MESSAGE_FIELDS, "ChatRequest.messages"):
+            return error
+    return None
+
+
+def option_error(options: dict) -> str | None:
+    """The error the real server gives for an option value of the wrong type, if any."""
+    for name, value in options.items():
+        expected = OPTION_TYPES.get(name)
+        if expected is None or value is None:
+            continue
+        if expected == "array":
+            fits = isinstance(value, list)
+        else:
+            fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not fits:
+            return f'option "{name}" must be of type {expected}'
+    return None
+
+
+def full_model_name(name: str) -> str:
+    """Expand name to host/namespace/model:tag with the defaults the real server fills in."""
+    tag = "latest"
+    if ":" in name.rsplit("/", 1)[-1]:
+        name, tag = name.rsplit(":", 1)
+    parts = name.split("/")
+    parts = ["registry.ollama.ai", "library"][:3 - len(parts)] + parts
+    return f"{'/'.join(parts)}:{tag}"
+
+
+def display_name(name: str) -> str:
+    """Short name as /api/tags shows it, e.g. "llama3:latest"."""
+    return full_model_name(name).removeprefix("registry.ollama.ai/library/")
+
+
+def rfc3339_nano(nanoseconds: int, local: bool = False) -> str:
+    """Format a time like Go's time.RFC3339Nano, in UTC or the local zone."""
+    seconds, nanos = divmod(nanoseconds, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    if local:
+        moment = moment.astimezone()
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    offset = moment.strftime("%z")
+    zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone
+
+
+def utc_now() -> str:
+    """Current time as the real server's created_at field."""
+    return rfc3339_nano(time.time_ns())
+
+
+def parameter_count(name: str) -> int:
+    """Parameter count suggested by a tag like "8b" or "0.5b"; 8 billion otherwise."""
+    match = re.search(r":(\d+(?:\.\d+)?)b$", display_name(name).lower())
+    return int(float(match.group(1)) * 1e9) if match else 8_000_000_000
+
+
+def model_details(name: str) -> dict:
+    """The ModelDetails object shared by /api/tags and /api/show."""
+    count = parameter_count(name)
+    size = f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+    return {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+            "parameter_size": size, "quantization_level": "Q4_K_M"}
+
+
+def model_size(name: str) -> int:
+    """Plausible file size in bytes: Q4_K_M weighs about 0.6 bytes per parameter."""
+    return int(parameter_count(name) * 0.6)
+
+
+def model_digest(name: str) -> str:
+    """Stable fake manifest digest: 64 hex characters, no "sha256:" prefix."""
+    return hashlib.sha256(display_name(name).encode()).hexdigest()
+
+
+def chat_chunk(model: str, content: str, done: bool = False) -> dict:
+    """A ChatResponse object with no metrics."""
+    return {"model": model, "created_at": utc_now(),
+            "message": {"role": "assistant", "content": content}, "done": done}
+
+
+@dataclass
+class Generation:
+    """One simulated model run: what to emit and the timestamps behind the final chunk's metrics."""
+
+    model: str
+    tokens: list[str]
+    done_reason: str
+    prompt_eval_count: int
+    started_ns: int
+    loaded_ns: int
+    prompted_ns: int
+
+    def final_chunk(self) -> dict:
+        """The closing done:true object, metrics in the real server's field order, zeros omitted."""
+        finished_ns = time.perf_counter_ns()
+        metrics = {
+            "total_duration": finished_ns - self.started_ns,
+            "load_duration": self.loaded_ns - self.started_ns,
+            "prompt_eval_count": self.prompt_eval_count,
+            "prompt_eval_duration": self.prompted_ns - self.loaded_ns,
+            "eval_count": len(self.tokens),
+            "eval_duration": finished_ns - self.prompted_ns,
+        }
+        final = chat_chunk(self.model, "", done=True)
+        final["done_reason"] = self.done_reason
+        return final | {name: value for name, value in metrics.items() if value}
+
+
+class StandinOllama:
+    """An in-process HTTP server that answers like Ollama 0.13 for chat, tags, show and version."""
+
+    def __init__(self, models: dict[str, str] | None = None, token_delay: float = 0.0,
+                 reply: Callable[[list[dict]], str] | None = None, port: int = 0, prompt_delay: float = 0.0):
+        self.models = dict(DEFAULT_MODELS if models is None else models)
+        unknown = set(self.models.values()) - set(BEHAVIOURS)
+        if unknown:
+            raise ValueError(f"unknown model behaviours {sorted(unknown)}; use one of {BEHAVIOURS}")
+        self.token_delay = token_delay
+        self.prompt_delay = prompt_delay  # seconds of "prompt evaluation" before the first token
+        self.reply = reply or echo_reply
+        self.chat_requests: list[dict] = []
+        self.disconnects = 0
+        self._created_ns = time.time_ns()
+        self._port = port
+        self._url: str | None = None
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to hand to ollama.Client(host=...)."""
+        if self._url is None:
+            raise RuntimeError("StandinOllama has not been started")
+        return self._url
+
+    def start(self) -> "StandinOllama":
+        """Start serving in a background thread."""
+        self._server = _Server(("127.0.0.1", self._port), _Handler, self)
+        self._url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        # shutdown() only takes effect at the next poll; the default half second would slow every test's teardown.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name="standin-ollama", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close open connections and join every server thread."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> "StandinOllama":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _find_model(self, requested: str) -> str | None:
+        """The configured model the real server would resolve requested to (case-insensitive, tag "latest")."""
+        wanted = full_model_name(requested).lower()
+        return next((name for name in self.models if full_model_name(name).lower() == wanted), None)
+
+    def _modified_at(self, name: str) -> str:
+        """Local-zone modification time; models listed first count as most recent, as /api/tags sorts."""
+        age_hours = list(self.models).index(name)
+        return rfc3339_nano(self._created_ns - age_hours * 3600 * 1_000_000_000, local=True)
+
+    def _record_chat_request(self, body: dict) -> None:
+        """Remember a parsed /api/chat body."""
+        with self._lock:
+            self.chat_requests.append(body)
+
+    def _count_disconnect(self) -> None:
+        """Note a stream the client abandoned."""
+        with self._lock:
+            self.disconnects += 1
+
+
+class _Server(ThreadingHTTPServer):
+    """Threading server that tracks its connections so stop() can close and join them."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type, standin: StandinOllama):
+        self.standin = standin
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: socket.socket, client_address) -> None:
+        """Serve the connection in its own thread, remembering both."""
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="standin-ollama-connection", daemon=True)
+        with self._connections_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        """Forget the connection, then close it."""
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut down every open connection, which ends its thread, and wait for those threads."""
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for request, _ in connections:
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the peer
+        for _, thread in connections:
+            thread.join()
+
+    def handle_error(self, request, client_address) -> None:
+        """Stay quiet about clients that hang up; report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes one connection's requests; everything it writes mimics Go's net/http and gin."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # Go sets TCP_NODELAY, so each streamed line leaves at once
+    server: _Server
+
+    def log_message(self, format: str, *args) -> None:
+        """Keep test output clean: no per-request logging."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Status line plus Date, without the Server header Go never sends."""
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
+    def dispatch(self) -> None:
+        """Route the request by path, then by method, like gin."""
+        # Read the body whatever the route, so the next request on a kept-alive connection parses.
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        methods = self.ROUTES.get(urlsplit(self.path).path)
+        try:
+            if methods is None:
+                self.send_body(404, "text/plain", b"404 page not found")
+            elif self.command not in methods:
+                self.send_body(405, "text/plain", b"405 method not allowed")
+            else:
+                methods[self.command](self, body)
+        except ConnectionError:
+            self.close_connection = True
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = dispatch
+
+    def send_body(self, status: int, content_type: str, body: bytes) -> None:
+        """Send a complete response; like Go, a body over its buffer size goes out chunked."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        if len(body) > GO_RESPONSE_BUFFER and self.command != "HEAD":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.write_chunk(body)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, value) -> None:
+        """Send value as gin's c.JSON would."""
+        self.send_body(status, "application/json; charset=utf-8", go_json(value))
+
+    def send_error_json(self, status: int, message: str) -> None:
+        """Send the server's {"error": ...} shape."""
+        self.send_json(status, {"error": message})
+
+    def write_chunk(self, data: bytes) -> None:
+        """Write data as one HTTP chunk and push it to the client."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def write_line(self, value) -> None:
+        """Write value as one NDJSON line in its own chunk."""
+        self.write_chunk(go_json(value) + b"\n")
+
+    def drop_connection(self) -> None:
+        """Cut the TCP connection mid-response, as a crashing server or broken network would."""
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def parse_json(self, raw: bytes, go_type: str) -> dict | None:
+        """Decode a request body like gin's ShouldBindJSON; on failure answer 400 and return None."""
+        text = raw.decode("utf-8", errors="replace").lstrip(" \t\r\n")
+        if not text:
+            self.send_error_json(400, "missing request body")
+            return None
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text)  # Go ignores bytes after the first value
+        except json.JSONDecodeError as error:
+            self.send_error_json(400, go_json_syntax_error(error))
+            return None
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.send_error_json(400, f"json: cannot unmarshal {json_kind(value)} into Go value of type {go_type}")
+            return None
+        return value
+
+    def serve_root(self, raw: bytes) -> None:
+        """GET/HEAD / : the liveness text."""
+        self.send_body(200, "text/plain; charset=utf-8", b"Ollama is running")
+
+    def serve_version(self, raw: bytes) -> None:
+        """GET /api/version."""
+        self.send_json(200, {"version": VERSION})
+
+    def serve_tags(self, raw: bytes) -> None:
+        """GET /api/tags: every configured model."""
+        standin = self.server.standin
+        models = [{"name": display_name(name), "model": display_name(name),
+                   "modified_at": standin._modified_at(name), "size": model_size(name),
+                   "digest": model_digest(name), "details": model_details(name)}
+                  for name in standin.models]
+        self.send_json(200, {"models": models})
+
+    def serve_show(self, raw: bytes) -> None:
+        """POST /api/show: model metadata."""
+        body = self.parse_json(raw, "api.ShowRequest")
+        if body is None:
+            return
+        if error := field_type_error(body, SHOW_FIELDS, "ShowRequest"):
+            return self.send_error_json(400, error)
+        requested = body.get("model") or body.get("name")  # "name" is the legacy spelling
+        if not requested:
+            return self.send_error_json(400, "model is required")
+        name = self.server.standin._find_model(requested)
+        if name is None:
+            return self.send_error_json(404, f"model '{requested}' not found")
+        self.send_json(200, {
+            "modelfile": (f'# Modelfile generated by "ollama show"\n'
+                          f"# To build a new Modelfile based on this, replace FROM with:\n"
+                          f"# FROM {display_name(name)}\n\n"
+                          f"FROM /root/.ollama/models/blobs/sha256-{model_digest(name)}\n"),
+            "parameters": 'stop                           "<|eot_id|>"',
+            "template": "{{ .Prompt }}",
+            "details": model_details(name),
+            "model_info": {"general.architecture": "llama", "general.parameter_count": parameter_count(name),
+                           "llama.context_length": 8192, "llama.embedding_length": 4096},
+            "capabilities": ["completion"],
+            "modified_at": self.server.standin._modified_at(name),
+        })
+
+    def serve_chat(self, raw: bytes) -> None:
+        """POST /api/chat: validate like the real server, then answer streamed or aggregated."""
+        started_ns = time.perf_counter_ns()
+        body = self.parse_json(raw, "api.ChatRequest")
+        if body is None:
+            return
+        standin = self.server.standin
+        standin._record_chat_request(body)
+        if error := chat_type_error(body):
+            return self.send_error_json(400, error)
+        model = body.get("model")
+        if not model:
+            return self.send_error_json(400, "model is required")
+        name = standin._find_model(model)
+        if name is None:
+            return self.send_error_json(404, f"model '{model}' not found")
+        if body.get("think"):
+            quoted = json.dumps(model, ensure_ascii=False)  # the server formats this with Go's %q
+            return self.send_error_json(400, f"{quoted} does not support thinking")
+        if body.get("tools"):
+            return self.send_error_json(400, f"{full_model_name(model)} does not support tools")
+        options = body.get("options") or {}
+        if error := option_error(options):
+            return self.send_error_json(500, error)
+        messages = body.get("messages") or []
+        if not messages:
+            loaded = chat_chunk(model, "", done=True)
+            loaded["done_reason"] = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
+            return self.send_json(200, loaded)
+
+        loaded_ns = time.perf_counter_ns()
+        tokens = tokenize(standin.reply(messages))
+        limit = int(options.get("num_predict") or -1)
+        done_reason = "stop"
+        if 0 < limit <= len(tokens):  # at exactly the limit the real runner stops before it can emit EOS
+            tokens, done_reason = tokens[:limit], "length"
+        time.sleep(standin.prompt_delay)
+        generation = Generation(model, tokens, done_reason, prompt_token_estimate(messages),
+                                started_ns, loaded_ns, time.perf_counter_ns())
+        if body.get("stream", True):
+            self.stream_chat(generation, standin.models[name])
+        else:
+            self.respond_chat(generation, standin.models[name])
+
+    def generate(self, generation: Generation, behaviour: str) -> Iterator[str]:
+        """Yield the tokens at the configured pace; faulty models give up after a few."""
+        tokens = generation.tokens if behaviour == "ok" else generation.tokens[:TOKENS_BEFORE_FAULT]
+        for token in tokens:
+            time.sleep(self.server.standin.token_delay)
+            yield token
+
+    def stream_chat(self, generation: Generation, behaviour: str) -> None:
+        """Stream one NDJSON line per token, then the final chunk (or the model's failure)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for token in self.generate(generation, behaviour):
+                self.write_line(chat_chunk(generation.model, token))
+            if behaviour == "drop":
+                return self.drop_connection()
+            self.write_line(generation.final_chunk() if behaviour == "ok" else {"error": MODEL_ERROR})
+            self.wfile.write(b"0\r\n\r\n")
+        except ConnectionError:
+            self.server.standin._count_disconnect()
+            self.close_connection = True
+
+    def respond_chat(self, generation: Generation, behaviour: str) -> None:
+        """Answer with one aggregated object, as for "stream": false."""
+        content = "".join(self.generate(generation, behaviour))
+        if behaviour == "drop":
+            return self.drop_connection()
+        if behaviour == "error_line":
+            return self.send_error_json(500, MODEL_ERROR)
+        final = generation.final_chunk()
+        final["message"]["content"] = content
+        self.send_json(200, final)
+
+    ROUTES = {
+        "/": {"GET": serve_root, "HEAD": serve_root},
+        "/api/version": {"GET": serve_version, "HEAD": serve_version},
+        "/api/tags": {"GET": serve_tags, "HEAD": serve_tags},
+        "/api/show": {"POST": serve_show},
+        "/api/chat": {"POST": serve_chat},
+    }
+
+
+def main() -> None:
+    """Serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(description="Stand-in Ollama server for manual testing.")
+    parser.add_argument("--port", type=int, default=11434, help="port to listen on (0 = any free port)")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds to wait before each token")
+    args = parser.parse_args()
+    with StandinOllama(token_delay=args.token_delay, port=args.port) as standin:
+        print(f"Stand-in Ollama listening on {standin.url} (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Backends: the Ollama path over real HTTP to the stand-in server, the fallback choice, the transcript."""
+
+import socket
+import time
+
+import pytest
+
+from chatcore import generation, store
+from chatcore.backends import (
+    EMBEDDED_MODEL,
+    BackendError,
+    EmbeddedBackend,
+    Metrics,
+    OllamaBackend,
+    choose_backend,
+    transcript_prompt,
+)
+from chatcore.config import load_settings
+from chatcore.models import Status
+from tests.ollama_standin import StandinOllama, prompt_token_estimate
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def split_stream(items):
+    text = "".join(item for item in items if isinstance(item, str))
+    metrics = [item for item in items if isinstance(item, Metrics)]
+    return text, metrics
+
+
+def test_ollama_streams_text_then_metrics(standin):
+    items = list(OllamaBackend(standin.url).stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {}))
+    text, [metrics] = split_stream(items)
+    assert text == "Echo: hi"
+    assert metrics.done_reason == "stop"
+    assert metrics.prompt_tokens > 0 and metrics.reply_tokens == 2
+    assert metrics.reply_ms > 0 and metrics.total_ms > 0
+    assert isinstance(items[-1], Metrics)
+
+
+def test_ollama_request_sends_num_ctx(standin):
+    list(OllamaBackend(standin.url).stream_chat("llama3:8b", [{"role": "user", "content": "x"}], {"num_ctx": 8192}))
+    assert standin.chat_requests[-1]["options"]["num_ctx"] == 8192
+
+
+def test_ollama_lists_pulled_models(standin):
+    assert OllamaBackend(standin.url).list_models() == ["llama3:8b", "qwen2.5:0.5b"]
+
+
+def test_ollama_host_comes_from_the_environment(standin, monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    assert OllamaBackend(load_settings().ollama_host).list_models() == ["llama3:8b", "qwen2.5:0.5b"]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("nope:latest", "ollama pull nope:latest"),
+        ("broken:latest", "Ollama reported an error: an error was encountered while running the model"),
+        ("flaky:latest", "broke off mid-reply"),
+    ],
+    ids=["not-pulled", "error-line", "dropped-connection"],
+)
+def test_ollama_failures_become_clear_messages(model, message):
+    with StandinOllama(models={"broken:latest": "error_line", "flaky:latest": "drop"}) as server:
+        with pytest.raises(BackendError, match=message):
+            list(OllamaBackend(server.url).stream_chat(model, [{"role": "user", "content": "a b c d e f"}], {}))
+
+
+def test_unreachable_ollama_names_the_host():
+    url = f"http://127.0.0.1:{free_port()}"
+    backend = OllamaBackend(url)
+    with pytest.raises(BackendError, match=f"Cannot reach Ollama at {url}"):
+        list(backend.stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {}))
+    with pytest.raises(BackendError, match=url):
+        backend.list_models()
+
+
+def test_closing_the_stream_closes_the_connection(standin):
+    standin.token_delay = 0.05
+    standin.reply = lambda messages: "word " * 100
+    stream = OllamaBackend(standin.url).stream_chat("llama3:8b", [{"role": "user", "content": "go"}], {})
+    next(stream)
+    stream.close()
+    deadline = time.monotonic() + 5
+    while standin.disconnects == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert standin.disconnects == 1
+    assert len(standin.chat_requests) == 1
+
+
+def test_turn_over_ollama_saves_error_line_partial_text(engine):
+    with StandinOllama(models={"broken:latest": "error_line"}) as server:
+        server.reply = lambda messages: "one two three four five six seven"
+        chat = store.create_chat(engine, model="broken:latest")
+        with pytest.raises(BackendError):
+            list(generation.run_turn(engine, OllamaBackend(server.url), chat.id, "hello", "broken:latest"))
+    user, assistant = store.recent_messages(engine, chat.id, limit=5)
+    assert user.content == "hello"
+    assert assistant.status == Status.ERROR and assistant.content.startswith("one")
+    assert "out of memory" in assistant.error
+
+
+def test_turn_over_ollama_stores_reported_metrics(engine, standin):
+    chat = store.create_chat(engine, model="llama3:8b")
+    list(generation.run_turn(engine, OllamaBackend(standin.url), chat.id, "hello there", "llama3:8b"))
+    assistant = store.recent_messages(engine, chat.id, limit=5)[-1]
+    assert (assistant.content, assistant.status) == ("Echo: hello there", Status.COMPLETE)
+    assert assistant.reply_tokens == 3
+    assert assistant.prompt_tokens == prompt_token_estimate(standin.chat_requests[0]["messages"])
+
+
+@pytest.mark.parametrize(
+    ("backend_setting", "ollama_models", "ollama_up", "chosen", "notice"),
+    [
+        ("auto", {"llama3:8b": "ok"}, True, "ollama", ""),
+        ("auto", {}, True, "embedded", "has no models pulled yet"),
+        ("auto", {}, False, "embedded", "is not running"),
+        ("ollama", {}, False, "ollama", "Cannot reach Ollama"),
+        ("embedded", {"llama3:8b": "ok"}, True, "embedded", ""),
+    ],
+)
+def test_backend_choice(monkeypatch, backend_setting, ollama_models, ollama_up, chosen, notice):
+    monkeypatch.setenv("CHATCORE_BACKEND", backend_setting)
+    server = StandinOllama(models=ollama_models)
+    url = server.start().url if ollama_up else f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("OLLAMA_HOST", url)
+    try:
+        choice = choose_backend(load_settings())
+    finally:
+        server.stop() if ollama_up else None
+    assert choice.backend.name == chosen
+    assert notice in choice.notice
+    if chosen == "embedded":
+        assert choice.models == [EMBEDDED_MODEL]
+    if backend_setting == "auto" and chosen == "embedded":
+        assert "ollama pull llama3:8b" in choice.notice
+
+
+def test_transcript_is_a_few_shot_user_assistant_dialogue():
+    prompt = transcript_prompt(
+        [
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Bonjour"},
+            {"role": "user", "content": " Thanks \n"},
+        ]
+    )
+    assert prompt.startswith("Answer in French.\n\nUser: ")
+    assert prompt.endswith("User: Hi\nAssistant: Bonjour\nUser: Thanks\nAssistant:")
+
+
+def test_embedded_model_gives_a_short_real_reply(engine):
+    chat = store.create_chat(engine, model=EMBEDDED_MODEL)
+    stream = generation.run_turn(engine, EmbeddedBackend(), chat.id, "What is the capital of France?", EMBEDDED_MODEL)
+    reply = "".join(stream)
+    saved = store.recent_messages(engine, chat.id, limit=5)[-1]
+    assert reply.strip() and "User:" not in reply
+    assert (saved.content, saved.status) == (reply, Status.COMPLETE)
+    assert saved.reply_tokens > 0 and saved.prompt_tokens > 0
+
+
+def test_embedded_model_stops_when_the_stream_is_closed(engine):
+    chat = store.create_chat(engine, model=EMBEDDED_MODEL)
+    stream = generation.run_turn(engine, EmbeddedBackend(), chat.id, "Tell me a long story.", EMBEDDED_MODEL)
+    first = next(stream)
+    stream.close()
+    saved = store.recent_messages(engine, chat.id, limit=5)[-1]
+    assert saved.status == Status.PARTIAL and saved.content == first

@@ -1,0 +1,135 @@
+"""A chat turn: the user's message first, the reply saved however the stream ends."""
+
+import pytest
+
+from chatcore import generation, store
+from chatcore.backends import BackendError, FakeBackend
+from chatcore.models import DEFAULT_TITLE, Status
+
+
+@pytest.fixture
+def chat(engine):
+    return store.create_chat(engine, model="fake:latest", options={"num_ctx": 2048})
+
+
+def messages(engine, chat_id):
+    return store.recent_messages(engine, chat_id, limit=100)
+
+
+def test_complete_turn_saves_both_messages_with_metrics(engine, chat):
+    backend = FakeBackend(replies=["Hello there friend"])
+    reply = "".join(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    assert reply == "Hello there friend"
+    user, assistant = messages(engine, chat.id)
+    assert (user.role, user.content, user.status) == ("user", "hi", Status.COMPLETE)
+    assert (assistant.content, assistant.status, assistant.model) == (reply, Status.COMPLETE, "fake:latest")
+    assert (assistant.prompt_tokens, assistant.reply_tokens) == (1, 3)
+
+
+def test_request_carries_num_ctx_and_the_history(engine, chat):
+    backend = FakeBackend(replies=["one", "two"])
+    list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
+    list(generation.run_turn(engine, backend, chat.id, "second", "fake:latest"))
+    last_call = backend.calls[-1]
+    assert last_call["options"]["num_ctx"] == 2048
+    assert last_call["messages"] == [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "one"},
+        {"role": "user", "content": "second"},
+    ]
+
+
+def test_system_prompt_leads_the_request(engine, chat):
+    store.update_chat(engine, chat.id, system_prompt="Be brief.")
+    backend = FakeBackend(replies=["ok"])
+    list(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    assert backend.calls[0]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine):
+    chat = store.create_chat(engine)
+    backend = FakeBackend(replies=["ok"])
+    list(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    assert backend.calls[0]["options"]["num_ctx"] > 0
+
+
+def test_interrupted_stream_keeps_the_partial_text(engine, chat):
+    backend = FakeBackend(replies=["one two three four"])
+    stream = generation.run_turn(engine, backend, chat.id, "count", "fake:latest")
+    assert [next(stream), next(stream)] == ["one", " two"]
+    stream.close()  # what a rerun, the stop button or a closed tab does
+    user, assistant = messages(engine, chat.id)
+    assert user.content == "count"
+    assert (assistant.content, assistant.status) == ("one two", Status.PARTIAL)
+
+
+def test_failure_mid_stream_saves_text_so_far_and_the_error(engine, chat):
+    backend = FakeBackend(replies=["one two three"], fail_after=2)
+    received = []
+    with pytest.raises(BackendError, match="failed mid-reply"):
+        for piece in generation.run_turn(engine, backend, chat.id, "go", "fake:latest"):
+            received.append(piece)
+    user, assistant = messages(engine, chat.id)
+    assert user.content == "go"
+    assert (assistant.content, assistant.status) == ("one two", Status.ERROR)
+    assert "failed mid-reply" in assistant.error
+
+
+def test_failure_before_any_text_still_keeps_the_user_message(engine, chat):
+    backend = FakeBackend(replies=["never"], fail_after=0)
+    with pytest.raises(BackendError):
+        list(generation.run_turn(engine, backend, chat.id, "important words", "fake:latest"))
+    user, assistant = messages(engine, chat.id)
+    assert user.content == "important words"
+    assert (assistant.content, assistant.status) == ("", Status.ERROR)
+
+
+def test_user_message_is_saved_before_streaming_starts(engine, chat):
+    generation.run_turn(engine, FakeBackend(), chat.id, "typed, never streamed", "fake:latest")
+    assert [m.content for m in messages(engine, chat.id)] == ["typed, never streamed"]
+
+
+def test_reply_is_flushed_while_streaming(engine, chat, monkeypatch):
+    monkeypatch.setattr(generation, "FLUSH_INTERVAL_S", 0)
+    stream = generation.run_turn(engine, FakeBackend(replies=["a b c"]), chat.id, "hi", "fake:latest")
+    next(stream)
+    next(stream)
+    assert messages(engine, chat.id)[-1].content == "a b"
+    stream.close()
+
+
+def test_failed_replies_are_left_out_of_the_next_request(engine, chat):
+    backend = FakeBackend(replies=["broken", "fine"], fail_after=0)
+    with pytest.raises(BackendError):
+        list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
+    backend.fail_after = None
+    list(generation.run_turn(engine, backend, chat.id, "second", "fake:latest"))
+    assert [m["content"] for m in backend.calls[-1]["messages"]] == ["first", "second"]
+
+
+def test_first_message_titles_the_chat_and_later_ones_do_not(engine, chat):
+    backend = FakeBackend(replies=["a", "b"])
+    list(generation.run_turn(engine, backend, chat.id, "Plan a trip to Lisbon", "fake:latest"))
+    list(generation.run_turn(engine, backend, chat.id, "Something else", "fake:latest"))
+    assert store.get_chat(engine, chat.id).title == "Plan a trip to Lisbon"
+
+
+def test_a_renamed_chat_keeps_its_name(engine, chat):
+    store.update_chat(engine, chat.id, title="Mine")
+    list(generation.run_turn(engine, FakeBackend(replies=["a"]), chat.id, "hello", "fake:latest"))
+    assert store.get_chat(engine, chat.id).title == "Mine"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("Hello", "Hello"),
+        ("  spaced\n\nout   text ", "spaced out text"),
+        ("", DEFAULT_TITLE),
+        ("word " * 30, "word word word word word word word word word word word word…"),
+        ("x" * 80, "x" * 60 + "…"),
+        ("A sentence that ends, with a comma, right at the limit here ok", "A sentence that ends, with a comma, right at the limit here…"),
+    ],
+)
+def test_title_from_text(text, title):
+    assert generation.title_from_text(text) == title
