@@ -46,10 +46,9 @@ def render_chat_list(engine, current: int | None) -> None:
         kind = "primary" if chat.id == current else "tertiary"
         st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=select_chat, args=(chat.id,))
     hidden = store.count_chats(engine) - limit
-    if hidden > 0:
-        if st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
-            st.session_state.chat_list_limit += CHATS_STEP
-            st.rerun()
+    if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
+        st.session_state.chat_list_limit += CHATS_STEP
+        st.rerun()
 
 
 def render_chat_actions(engine, chat_id: int) -> None:

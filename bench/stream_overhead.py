@@ -18,9 +18,9 @@ import ollama
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatcore import generation, store  # noqa: E402
-from chatcore.backends import OllamaBackend  # noqa: E402
-from tests.ollama_standin import StandinOllama  # noqa: E402
+from chatcore import generation, store
+from chatcore.backends import OllamaBackend
+from tests.ollama_standin import StandinOllama
 
 TOKENS = 1000
 TOKEN_DELAY_S = 0.0005  # about 2000 tokens/s

@@ -1,6 +1,6 @@
 """Database tables: chats and their messages."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer
@@ -11,7 +11,7 @@ DEFAULT_TITLE = "New chat"
 
 def utc_now() -> datetime:
     """The current time in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Status(StrEnum):

@@ -5,6 +5,7 @@ Run it by hand with: python tests/ollama_standin.py --port 11434 --token-delay 0
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
@@ -14,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 DEFAULT_MODELS = {"llama3:8b": "ok", "qwen2.5:0.5b": "ok"}
@@ -39,15 +41,34 @@ GO_SYNTAX_ERRORS = {
     "Invalid control character": "in string literal",
     "Invalid \\escape": "in string escape code",
 }
-CHAT_FIELDS = {"model": (str, "string"), "messages": (list, "[]api.Message"),
-               "stream": (bool, "bool"), "options": (dict, "map[string]interface {}")}
+CHAT_FIELDS = {
+    "model": (str, "string"),
+    "messages": (list, "[]api.Message"),
+    "stream": (bool, "bool"),
+    "options": (dict, "map[string]interface {}"),
+}
 MESSAGE_FIELDS = {"role": (str, "string"), "content": (str, "string")}
 SHOW_FIELDS = {"model": (str, "string"), "name": (str, "string")}
 OPTION_TYPES = {
-    **dict.fromkeys(["num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep",
-                     "seed", "num_predict", "top_k", "repeat_last_n"], "integer"),
-    **dict.fromkeys(["top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                     "presence_penalty", "frequency_penalty"], "float32"),
+    **dict.fromkeys(
+        [
+            "num_ctx",
+            "num_batch",
+            "num_gpu",
+            "main_gpu",
+            "num_thread",
+            "num_keep",
+            "seed",
+            "num_predict",
+            "top_k",
+            "repeat_last_n",
+        ],
+        "integer",
+    ),
+    **dict.fromkeys(
+        ["top_p", "min_p", "typical_p", "temperature", "repeat_penalty", "presence_penalty", "frequency_penalty"],
+        "float32",
+    ),
     "stop": "array",
 }
 
@@ -77,8 +98,10 @@ def go_json_syntax_error(error: json.JSONDecodeError) -> str:
     """Return the message Go's JSON decoder gives for the input Python rejected."""
     if error.pos >= len(error.doc) or error.msg.startswith("Unterminated"):
         return "unexpected EOF"
-    context = next((text for prefix, text in GO_SYNTAX_ERRORS.items() if error.msg.startswith(prefix)),
-                   GO_SYNTAX_ERRORS["Expecting value"])
+    context = next(
+        (text for prefix, text in GO_SYNTAX_ERRORS.items() if error.msg.startswith(prefix)),
+        GO_SYNTAX_ERRORS["Expecting value"],
+    )
     return f"invalid character '{error.doc[error.pos]}' {context}"
 
 
@@ -95,8 +118,10 @@ def field_type_error(body: dict, fields: dict, struct: str) -> str | None:
     """Go's unmarshal error for the first field of body whose JSON type does not fit, if any."""
     for name, value in body.items():
         if name in fields and value is not None and not isinstance(value, fields[name][0]):
-            return (f"json: cannot unmarshal {json_kind(value)} into Go struct field {struct}.{name}"
-                    f" of type {fields[name][1]}")
+            return (
+                f"json: cannot unmarshal {json_kind(value)} into Go struct field {struct}.{name}"
+                f" of type {fields[name][1]}"
+            )
     return None
 
 
@@ -134,7 +159,7 @@ def full_model_name(name: str) -> str:
     if ":" in name.rsplit("/", 1)[-1]:
         name, tag = name.rsplit(":", 1)
     parts = name.split("/")
-    parts = ["registry.ollama.ai", "library"][:3 - len(parts)] + parts
+    parts = ["registry.ollama.ai", "library"][: 3 - len(parts)] + parts
     return f"{'/'.join(parts)}:{tag}"
 
 
@@ -146,7 +171,7 @@ def display_name(name: str) -> str:
 def rfc3339_nano(nanoseconds: int, local: bool = False) -> str:
     """Format a time like Go's time.RFC3339Nano, in UTC or the local zone."""
     seconds, nanos = divmod(nanoseconds, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     if local:
         moment = moment.astimezone()
     fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
@@ -170,8 +195,14 @@ def model_details(name: str) -> dict:
     """The ModelDetails object shared by /api/tags and /api/show."""
     count = parameter_count(name)
     size = f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
-    return {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-            "parameter_size": size, "quantization_level": "Q4_K_M"}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": "llama",
+        "families": ["llama"],
+        "parameter_size": size,
+        "quantization_level": "Q4_K_M",
+    }
 
 
 def model_size(name: str) -> int:
@@ -186,8 +217,7 @@ def model_digest(name: str) -> str:
 
 def chat_chunk(model: str, content: str, done: bool = False) -> dict:
     """A ChatResponse object with no metrics."""
-    return {"model": model, "created_at": utc_now(),
-            "message": {"role": "assistant", "content": content}, "done": done}
+    return {"model": model, "created_at": utc_now(), "message": {"role": "assistant", "content": content}, "done": done}
 
 
 @dataclass
@@ -221,8 +251,14 @@ class Generation:
 class StandinOllama:
     """An in-process HTTP server that answers like Ollama 0.13 for chat, tags, show and version."""
 
-    def __init__(self, models: dict[str, str] | None = None, token_delay: float = 0.0,
-                 reply: Callable[[list[dict]], str] | None = None, port: int = 0, prompt_delay: float = 0.0):
+    def __init__(
+        self,
+        models: dict[str, str] | None = None,
+        token_delay: float = 0.0,
+        reply: Callable[[list[dict]], str] | None = None,
+        port: int = 0,
+        prompt_delay: float = 0.0,
+    ):
         self.models = dict(DEFAULT_MODELS if models is None else models)
         unknown = set(self.models.values()) - set(BEHAVIOURS)
         if unknown:
@@ -251,8 +287,9 @@ class StandinOllama:
         self._server = _Server(("127.0.0.1", self._port), _Handler, self)
         self._url = f"http://127.0.0.1:{self._server.server_address[1]}"
         # shutdown() only takes effect at the next poll; the default half second would slow every test's teardown.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="standin-ollama", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="standin-ollama", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -306,8 +343,12 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request: socket.socket, client_address) -> None:
         """Serve the connection in its own thread, remembering both."""
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name="standin-ollama-connection", daemon=True)
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="standin-ollama-connection",
+            daemon=True,
+        )
         with self._connections_lock:
             self._connections[request] = thread
         thread.start()
@@ -323,10 +364,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections.items())
         for request, _ in connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the peer
                 request.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the peer
         for _, thread in connections:
             thread.join()
 
@@ -434,10 +473,17 @@ class _Handler(BaseHTTPRequestHandler):
     def serve_tags(self, raw: bytes) -> None:
         """GET /api/tags: every configured model."""
         standin = self.server.standin
-        models = [{"name": display_name(name), "model": display_name(name),
-                   "modified_at": standin._modified_at(name), "size": model_size(name),
-                   "digest": model_digest(name), "details": model_details(name)}
-                  for name in standin.models]
+        models = [
+            {
+                "name": display_name(name),
+                "model": display_name(name),
+                "modified_at": standin._modified_at(name),
+                "size": model_size(name),
+                "digest": model_digest(name),
+                "details": model_details(name),
+            }
+            for name in standin.models
+        ]
         self.send_json(200, {"models": models})
 
     def serve_show(self, raw: bytes) -> None:
@@ -453,19 +499,28 @@ class _Handler(BaseHTTPRequestHandler):
         name = self.server.standin._find_model(requested)
         if name is None:
             return self.send_error_json(404, f"model '{requested}' not found")
-        self.send_json(200, {
-            "modelfile": (f'# Modelfile generated by "ollama show"\n'
-                          f"# To build a new Modelfile based on this, replace FROM with:\n"
-                          f"# FROM {display_name(name)}\n\n"
-                          f"FROM /root/.ollama/models/blobs/sha256-{model_digest(name)}\n"),
-            "parameters": 'stop                           "<|eot_id|>"',
-            "template": "{{ .Prompt }}",
-            "details": model_details(name),
-            "model_info": {"general.architecture": "llama", "general.parameter_count": parameter_count(name),
-                           "llama.context_length": 8192, "llama.embedding_length": 4096},
-            "capabilities": ["completion"],
-            "modified_at": self.server.standin._modified_at(name),
-        })
+        self.send_json(
+            200,
+            {
+                "modelfile": (
+                    f'# Modelfile generated by "ollama show"\n'
+                    f"# To build a new Modelfile based on this, replace FROM with:\n"
+                    f"# FROM {display_name(name)}\n\n"
+                    f"FROM /root/.ollama/models/blobs/sha256-{model_digest(name)}\n"
+                ),
+                "parameters": 'stop                           "<|eot_id|>"',
+                "template": "{{ .Prompt }}",
+                "details": model_details(name),
+                "model_info": {
+                    "general.architecture": "llama",
+                    "general.parameter_count": parameter_count(name),
+                    "llama.context_length": 8192,
+                    "llama.embedding_length": 4096,
+                },
+                "capabilities": ["completion"],
+                "modified_at": self.server.standin._modified_at(name),
+            },
+        )
 
     def serve_chat(self, raw: bytes) -> None:
         """POST /api/chat: validate like the real server, then answer streamed or aggregated."""
@@ -504,8 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
         if 0 < limit <= len(tokens):  # at exactly the limit the real runner stops before it can emit EOS
             tokens, done_reason = tokens[:limit], "length"
         time.sleep(standin.prompt_delay)
-        generation = Generation(model, tokens, done_reason, prompt_token_estimate(messages),
-                                started_ns, loaded_ns, time.perf_counter_ns())
+        generation = Generation(
+            model, tokens, done_reason, prompt_token_estimate(messages), started_ns, loaded_ns, time.perf_counter_ns()
+        )
         if body.get("stream", True):
             self.stream_chat(generation, standin.models[name])
         else:
@@ -546,7 +602,7 @@ class _Handler(BaseHTTPRequestHandler):
         final["message"]["content"] = content
         self.send_json(200, final)
 
-    ROUTES = {
+    ROUTES: ClassVar[dict] = {
         "/": {"GET": serve_root, "HEAD": serve_root},
         "/api/version": {"GET": serve_version, "HEAD": serve_version},
         "/api/tags": {"GET": serve_tags, "HEAD": serve_tags},
@@ -563,10 +619,8 @@ def main() -> None:
     args = parser.parse_args()
     with StandinOllama(token_delay=args.token_delay, port=args.port) as standin:
         print(f"Stand-in Ollama listening on {standin.url} (Ctrl-C to stop)", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

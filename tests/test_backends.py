@@ -66,9 +66,9 @@ def test_ollama_host_comes_from_the_environment(standin, monkeypatch):
     ids=["not-pulled", "error-line", "dropped-connection"],
 )
 def test_ollama_failures_become_clear_messages(model, message):
-    with StandinOllama(models={"broken:latest": "error_line", "flaky:latest": "drop"}) as server:
-        with pytest.raises(BackendError, match=message):
-            list(OllamaBackend(server.url).stream_chat(model, [{"role": "user", "content": "a b c d e f"}], {}))
+    standin = StandinOllama(models={"broken:latest": "error_line", "flaky:latest": "drop"})
+    with standin as server, pytest.raises(BackendError, match=message):
+        list(OllamaBackend(server.url).stream_chat(model, [{"role": "user", "content": "a b c d e f"}], {}))
 
 
 def test_unreachable_ollama_names_the_host():

@@ -65,10 +65,8 @@ def test_interrupted_stream_keeps_the_partial_text(engine, chat):
 
 def test_failure_mid_stream_saves_text_so_far_and_the_error(engine, chat):
     backend = FakeBackend(replies=["one two three"], fail_after=2)
-    received = []
     with pytest.raises(BackendError, match="failed mid-reply"):
-        for piece in generation.run_turn(engine, backend, chat.id, "go", "fake:latest"):
-            received.append(piece)
+        list(generation.run_turn(engine, backend, chat.id, "go", "fake:latest"))
     user, assistant = messages(engine, chat.id)
     assert user.content == "go"
     assert (assistant.content, assistant.status) == ("one two", Status.ERROR)
@@ -128,7 +126,10 @@ def test_a_renamed_chat_keeps_its_name(engine, chat):
         ("", DEFAULT_TITLE),
         ("word " * 30, "word word word word word word word word word word word word…"),
         ("x" * 80, "x" * 60 + "…"),
-        ("A sentence that ends, with a comma, right at the limit here ok", "A sentence that ends, with a comma, right at the limit here…"),
+        (
+            "Ends with a comma, right at the limit of sixty characters, then more",
+            "Ends with a comma, right at the limit of sixty characters…",
+        ),
     ],
 )
 def test_title_from_text(text, title):

@@ -63,8 +63,10 @@ def test_streamed_chat_yields_tokens_then_final_chunk(client):
     assert final.message.content == ""
     assert final.prompt_eval_count == len("hello there") // 4 + 4 + 1
     assert final.eval_count == 3
-    assert all(isinstance(value, int) and value > 0
-               for value in (final.total_duration, final.load_duration, final.eval_duration))
+    assert all(
+        isinstance(value, int) and value > 0
+        for value in (final.total_duration, final.load_duration, final.eval_duration)
+    )
 
 
 def test_non_streamed_chat_aggregates_the_reply(client):
@@ -126,8 +128,17 @@ def test_show_unknown_model_is_a_404_response_error(client):
     assert raised.value.error == "model 'nope' not found"
 
 
-@pytest.mark.parametrize("requested", ["llama3:8b", "LLAMA3:8B", "mistral", "mistral:latest",
-                                       "library/mistral", "registry.ollama.ai/library/mistral:latest"])
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "llama3:8b",
+        "LLAMA3:8B",
+        "mistral",
+        "mistral:latest",
+        "library/mistral",
+        "registry.ollama.ai/library/mistral:latest",
+    ],
+)
 def test_model_names_resolve_like_the_real_server_and_are_echoed(client, requested):
     assert client.chat(requested, HELLO).model == requested
 
@@ -138,11 +149,17 @@ def test_model_names_that_do_not_resolve(client, requested):
         client.chat(requested, HELLO)
 
 
-@pytest.mark.parametrize(("model", "error_type", "attributes"), [
-    ("broken:7b", ollama.ResponseError, {"status_code": -1, "error": "an error was encountered while running "
-                                                                     "the model: out of memory"}),
-    ("flaky:7b", httpx.RemoteProtocolError, {}),
-])
+@pytest.mark.parametrize(
+    ("model", "error_type", "attributes"),
+    [
+        (
+            "broken:7b",
+            ollama.ResponseError,
+            {"status_code": -1, "error": "an error was encountered while running the model: out of memory"},
+        ),
+        ("flaky:7b", httpx.RemoteProtocolError, {}),
+    ],
+)
 def test_faulty_models_fail_mid_stream_after_some_content(client, model, error_type, attributes):
     received = []
     with pytest.raises(error_type) as raised:
@@ -154,10 +171,13 @@ def test_faulty_models_fail_mid_stream_after_some_content(client, model, error_t
         assert getattr(raised.value, name) == value
 
 
-@pytest.mark.parametrize(("model", "error_type", "message"), [
-    ("broken:7b", ollama.ResponseError, "out of memory"),
-    ("flaky:7b", httpx.RemoteProtocolError, "disconnected without sending a response"),
-])
+@pytest.mark.parametrize(
+    ("model", "error_type", "message"),
+    [
+        ("broken:7b", ollama.ResponseError, "out of memory"),
+        ("flaky:7b", httpx.RemoteProtocolError, "disconnected without sending a response"),
+    ],
+)
 def test_faulty_models_fail_without_streaming(client, model, error_type, message):
     with pytest.raises(error_type, match=message):
         client.chat(model, HELLO)
@@ -191,13 +211,16 @@ def test_chat_requests_record_what_the_client_sent(client, standin):
     ]
 
 
-@pytest.mark.parametrize(("num_predict", "content", "done_reason"), [
-    (2, "Echo: hello ", "length"),
-    (3, "Echo: hello there", "length"),
-    (4, "Echo: hello there", "stop"),
-    (-1, "Echo: hello there", "stop"),
-    (None, "Echo: hello there", "stop"),
-])
+@pytest.mark.parametrize(
+    ("num_predict", "content", "done_reason"),
+    [
+        (2, "Echo: hello ", "length"),
+        (3, "Echo: hello there", "length"),
+        (4, "Echo: hello there", "stop"),
+        (-1, "Echo: hello there", "stop"),
+        (None, "Echo: hello there", "stop"),
+    ],
+)
 @pytest.mark.parametrize("stream", [True, False])
 def test_num_predict_truncates_the_reply(client, stream, num_predict, content, done_reason):
     options = {} if num_predict is None else {"num_predict": num_predict}
@@ -216,8 +239,7 @@ def test_empty_messages_load_the_model(client):
 
 def test_stream_wire_format(standin):
     standin.reply = lambda messages: "<b>Tom & Jerry</b> ü"
-    with httpx.stream("POST", f"{standin.url}/api/chat",
-                      json={"model": "llama3:8b", "messages": HELLO}) as response:
+    with httpx.stream("POST", f"{standin.url}/api/chat", json={"model": "llama3:8b", "messages": HELLO}) as response:
         body = response.read().decode()
 
     assert response.status_code == 200
@@ -229,9 +251,19 @@ def test_stream_wire_format(standin):
     assert all(lines), "a blank line breaks the client's json.loads"
     objects = [json.loads(line) for line in lines]
     assert [list(obj) for obj in objects[:-1]] == [["model", "created_at", "message", "done"]] * (len(objects) - 1)
-    assert list(objects[-1]) == ["model", "created_at", "message", "done", "done_reason", "total_duration",
-                                 "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count",
-                                 "eval_duration"]
+    assert list(objects[-1]) == [
+        "model",
+        "created_at",
+        "message",
+        "done",
+        "done_reason",
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    ]
     assert r'"content":"\u003cb\u003eTom "' in body and r'"content":"\u0026 "' in body
     assert "<" not in body and "&" not in body
     assert '"content":"ü"' in body
@@ -239,9 +271,12 @@ def test_stream_wire_format(standin):
 
 
 def test_each_line_is_its_own_http_chunk(standin):
-    request = (b'{"model":"llama3:8b","messages":[{"role":"user","content":"a b"}]}')
-    raw = raw_http(standin.url, b"POST /api/chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                b"Content-Length: %d\r\n\r\n%s" % (len(request), request))
+    request = b'{"model":"llama3:8b","messages":[{"role":"user","content":"a b"}]}'
+    raw = raw_http(
+        standin.url,
+        b"POST /api/chat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(request), request),
+    )
 
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -252,30 +287,39 @@ def test_each_line_is_its_own_http_chunk(standin):
         if size == 0:
             break
         chunks.append(body[:size])
-        assert body[size:size + 2] == b"\r\n"
-        body = body[size + 2:]
+        assert body[size : size + 2] == b"\r\n"
+        body = body[size + 2 :]
     assert body == b"\r\n"
     assert len(chunks) == 4  # "Echo: ", "a ", "b", final
     assert all(chunk.endswith(b"\n") and chunk.count(b"\n") == 1 for chunk in chunks)
 
 
-@pytest.mark.parametrize(("content", "status", "error"), [
-    (b"", 400, "missing request body"),
-    (b"  \n", 400, "missing request body"),
-    (b"xyz", 400, "invalid character 'x' looking for beginning of value"),
-    (b"{bad", 400, "invalid character 'b' looking for beginning of object key string"),
-    (b'{"model"', 400, "unexpected EOF"),
-    (b"[1]", 400, "json: cannot unmarshal array into Go value of type api.ChatRequest"),
-    (b'{"model":"llama3:8b","messages":"hi"}', 400,
-     "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message"),
-    (b'{"model":"llama3:8b","messages":[{"role":"user","content":5}]}', 400,
-     "json: cannot unmarshal number into Go struct field ChatRequest.messages.content of type string"),
-    (b"null", 400, "model is required"),
-    (b'{"messages":[]}', 400, "model is required"),
-    (b'{"model":"nope"}', 404, "model 'nope' not found"),
-    (b'{"model":"llama3:8b","think":true}', 400, '"llama3:8b" does not support thinking'),
-    (b'{"model":"llama3:8b","options":{"num_ctx":"big"}}', 500, 'option "num_ctx" must be of type integer'),
-])
+@pytest.mark.parametrize(
+    ("content", "status", "error"),
+    [
+        (b"", 400, "missing request body"),
+        (b"  \n", 400, "missing request body"),
+        (b"xyz", 400, "invalid character 'x' looking for beginning of value"),
+        (b"{bad", 400, "invalid character 'b' looking for beginning of object key string"),
+        (b'{"model"', 400, "unexpected EOF"),
+        (b"[1]", 400, "json: cannot unmarshal array into Go value of type api.ChatRequest"),
+        (
+            b'{"model":"llama3:8b","messages":"hi"}',
+            400,
+            "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message",
+        ),
+        (
+            b'{"model":"llama3:8b","messages":[{"role":"user","content":5}]}',
+            400,
+            "json: cannot unmarshal number into Go struct field ChatRequest.messages.content of type string",
+        ),
+        (b"null", 400, "model is required"),
+        (b'{"messages":[]}', 400, "model is required"),
+        (b'{"model":"nope"}', 404, "model 'nope' not found"),
+        (b'{"model":"llama3:8b","think":true}', 400, '"llama3:8b" does not support thinking'),
+        (b'{"model":"llama3:8b","options":{"num_ctx":"big"}}', 500, 'option "num_ctx" must be of type integer'),
+    ],
+)
 def test_chat_request_errors(standin, content, status, error):
     response = httpx.post(f"{standin.url}/api/chat", content=content)
 
@@ -284,10 +328,13 @@ def test_chat_request_errors(standin, content, status, error):
     assert response.json() == {"error": error}
 
 
-@pytest.mark.parametrize(("content", "status", "error"), [
-    (b"{}", 400, "model is required"),
-    (b'{"model":"nope"}', 404, "model 'nope' not found"),
-])
+@pytest.mark.parametrize(
+    ("content", "status", "error"),
+    [
+        (b"{}", 400, "model is required"),
+        (b'{"model":"nope"}', 404, "model 'nope' not found"),
+    ],
+)
 def test_show_request_errors(standin, content, status, error):
     response = httpx.post(f"{standin.url}/api/show", content=content)
 
@@ -303,15 +350,18 @@ def test_load_response_is_one_json_object_even_when_streaming(standin):
     assert response.json()["done_reason"] == "load"
 
 
-@pytest.mark.parametrize(("method", "path", "status", "content_type", "body"), [
-    ("GET", "/", 200, "text/plain; charset=utf-8", b"Ollama is running"),
-    ("HEAD", "/", 200, "text/plain; charset=utf-8", b""),
-    ("GET", "/api/version", 200, "application/json; charset=utf-8", b'{"version":"0.13.0"}'),
-    ("GET", "/nowhere", 404, "text/plain", b"404 page not found"),
-    ("POST", "/api/nowhere", 404, "text/plain", b"404 page not found"),
-    ("GET", "/api/chat", 405, "text/plain", b"405 method not allowed"),
-    ("POST", "/api/tags", 405, "text/plain", b"405 method not allowed"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "content_type", "body"),
+    [
+        ("GET", "/", 200, "text/plain; charset=utf-8", b"Ollama is running"),
+        ("HEAD", "/", 200, "text/plain; charset=utf-8", b""),
+        ("GET", "/api/version", 200, "application/json; charset=utf-8", b'{"version":"0.13.0"}'),
+        ("GET", "/nowhere", 404, "text/plain", b"404 page not found"),
+        ("POST", "/api/nowhere", 404, "text/plain", b"404 page not found"),
+        ("GET", "/api/chat", 405, "text/plain", b"405 method not allowed"),
+        ("POST", "/api/tags", 405, "text/plain", b"405 method not allowed"),
+    ],
+)
 def test_other_routes(standin, method, path, status, content_type, body):
     response = httpx.request(method, standin.url + path)
 
@@ -336,7 +386,7 @@ def test_large_non_streamed_bodies_are_chunked_like_go(client, standin):
 
 def test_url_needs_a_started_server():
     with pytest.raises(RuntimeError):
-        StandinOllama().url
+        _ = StandinOllama().url
 
 
 def test_unknown_behaviour_is_rejected():
