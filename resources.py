@@ -25,7 +25,10 @@ def engine() -> Engine:
 
 @st.cache_resource(show_spinner=False, ttl=BACKEND_RECHECK_S)
 def _choice_for(current: config.Settings) -> backends.Choice:
-    return backends.choose_backend(current)
+    choice = backends.choose_backend(current)
+    if isinstance(choice.backend, backends.EmbeddedBackend):
+        choice.backend.warm_up()
+    return choice
 
 
 def backend_choice() -> backends.Choice:

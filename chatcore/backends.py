@@ -139,6 +139,10 @@ class EmbeddedBackend:
         """The one built-in model."""
         return [EMBEDDED_MODEL]
 
+    def warm_up(self) -> None:
+        """Start loading the model in the background, so the first reply does not wait for it."""
+        threading.Thread(target=self.server, daemon=True, name="embedded-model-load").start()
+
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Complete a few-shot User:/Assistant: transcript, streaming from a worker thread."""
         request = {
@@ -260,8 +264,8 @@ def choose_backend(settings: Settings) -> Choice:
 def _fallback_notice(host: str, reachable: bool) -> str:
     reason = "has no models pulled yet" if reachable else "is not running"
     return (
-        f"Ollama at {host} {reason}, so replies come from the built-in demo model, Gemma 3 270M. "
-        "It is tiny and often wrong: fine for trying the app, not for real answers. "
-        "For a real model, install Ollama from https://ollama.com/download, start it with "
+        f"**Demo model.** Ollama at {host} {reason}, so replies come from the built-in "
+        "Gemma 3 270M: tiny and often wrong, fine for trying the app, not for real answers. "
+        "For a real model, [install Ollama](https://ollama.com/download), start it with "
         f"`ollama serve` and run `ollama pull {SUGGESTED_MODEL}`."
     )

@@ -153,7 +153,7 @@ def test_interrupted_reply_keeps_its_text_and_says_so(app_env):
     app_env.reply = lambda messages: "slow " * 200
     at = open_app()
     with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value("take your time").run(timeout=1.5)
+        at.chat_input[0].set_value("take your time").run(timeout=3)
     at.chat_input[0].set_value(None).run()  # AppTest would otherwise submit the text again
     user, assistant = at.chat_message
     assert user.markdown[0].value == "take your time"
