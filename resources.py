@@ -1,9 +1,9 @@
-"""Process-wide resources for the UI, built once: the settings, the database engine, the backend."""
+"""Process-wide resources for the UI, built once: the database engine, the backend, the reply workers."""
 
 import streamlit as st
 from sqlalchemy import Engine
 
-from chatcore import backends, config, store
+from chatcore import backends, config, store, workers
 
 BACKEND_RECHECK_S = 20  # how soon a newly started (or stopped) Ollama is noticed
 
@@ -15,7 +15,9 @@ def settings() -> config.Settings:
 
 @st.cache_resource(show_spinner=False, on_release=lambda engine: engine.dispose())
 def _engine_for(url: str) -> Engine:
-    return store.open_engine(url)
+    engine = store.open_engine(url)
+    store.mark_interrupted_replies(engine)  # left `streaming` by a previous process that died
+    return engine
 
 
 def engine() -> Engine:
@@ -34,3 +36,14 @@ def _choice_for(current: config.Settings) -> backends.Choice:
 def backend_choice() -> backends.Choice:
     """The backend in use, its models, and any notice for the user."""
     return _choice_for(settings())
+
+
+@st.cache_resource(show_spinner=False)
+def _registry_for(url: str, auto_title: bool) -> workers.Registry:
+    return workers.Registry(_engine_for(url), auto_title)
+
+
+def registry() -> workers.Registry:
+    """The replies being written in this process, shared by every browser session."""
+    current = settings()
+    return _registry_for(current.db_url, current.auto_title)

@@ -8,6 +8,7 @@ import resources
 from chatcore import store
 
 CHATS_STEP = 50
+CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="chatcore", page_icon="💬")
@@ -51,24 +52,43 @@ def render_chat_list(engine, current: int | None) -> None:
         st.rerun()
 
 
-def render_chat_actions(engine, chat_id: int) -> None:
-    """Rename and delete (with confirmation) for the current chat."""
+def render_chat_settings(engine, chat_id: int) -> None:
+    """Title, system prompt, temperature and context length of the current chat, and deleting it."""
     chat = store.get_chat(engine, chat_id)
-    with st.expander("Rename or delete this chat"):
-        title = st.text_input("Title", value=chat.title, key=f"title-{chat_id}", max_chars=200)
-        if st.button("Rename", key="rename") and title.strip():
-            store.update_chat(engine, chat_id, title=title.strip())
-            st.rerun()
-        if st.session_state.get("confirm_delete") != chat_id:
-            st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat_id})
-            return
-        st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
-        yes, no = st.columns(2)
-        if yes.button("Delete", key="delete-yes", type="primary"):
-            store.delete_chat(engine, chat_id)
-            select_chat(None)
-            st.rerun()
-        no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+    with st.expander("Chat settings"):
+        with st.form(f"settings-{chat_id}", border=False):
+            title = st.text_input("Title", value=chat.title, max_chars=200)
+            system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")
+            temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
+            num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
+            lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
+            num_ctx = st.select_slider("Context length (tokens)", lengths, value=num_ctx)
+            if st.form_submit_button("Save"):
+                options = chat.options | {"temperature": temperature, "num_ctx": num_ctx}
+                store.update_chat(
+                    engine,
+                    chat_id,
+                    title=title.strip() or chat.title,
+                    system_prompt=system_prompt.strip(),
+                    options=options,
+                )
+                st.rerun()
+        render_delete(engine, chat)
+
+
+def render_delete(engine, chat) -> None:
+    """Delete the chat, after a confirmation."""
+    if st.session_state.get("confirm_delete") != chat.id:
+        st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
+        return
+    st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Delete", key="delete-yes", type="primary"):
+        resources.registry().stop(chat.id)
+        store.delete_chat(engine, chat.id)
+        select_chat(None)
+        st.rerun()
+    no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
 
 
 def render_model_picker(engine, chat_id: int | None) -> None:
@@ -80,7 +100,9 @@ def render_model_picker(engine, chat_id: int | None) -> None:
         st.session_state.model = None
         return
     chat = store.get_chat(engine, chat_id) if chat_id else None
-    preferred = chat.model if chat else st.session_state.get("model") or resources.settings().default_model
+    latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
+    preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
+    preferred = preferred or resources.settings().default_model
     index = choice.models.index(preferred) if preferred in choice.models else 0
     model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
     if chat and chat.model != model:
@@ -99,7 +121,7 @@ with st.sidebar:
     st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=select_chat, args=(None,))
     render_model_picker(db, current_chat)
     if current_chat is not None:
-        render_chat_actions(db, current_chat)
+        render_chat_settings(db, current_chat)
     st.caption("Chats")
     render_chat_list(db, current_chat)
 

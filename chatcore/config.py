@@ -18,6 +18,7 @@ class Settings:
     backend: str
     default_model: str
     num_ctx: int
+    auto_title: bool
 
 
 def default_data_dir() -> Path:
@@ -39,4 +40,5 @@ def load_settings() -> Settings:
         backend=backend,
         default_model=os.environ.get("CHATCORE_MODEL", ""),
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
+        auto_title=os.environ.get("CHATCORE_AUTO_TITLE", "1").lower() not in ("0", "false", "no", "off"),
     )

@@ -1,7 +1,10 @@
 """A whole chat turn: save the user's message, build the window, stream the reply, save it."""
 
+import re
 import time
 from collections.abc import Iterator
+from threading import Event
+from typing import NamedTuple
 
 from sqlalchemy import Engine
 
@@ -24,35 +27,85 @@ def title_from_text(text: str, limit: int = TITLE_LENGTH) -> str:
     return cut.rstrip(" ,.;:") + "…"
 
 
+TITLE_REQUEST = (
+    "Write a title of at most six words for a conversation that begins like this. "
+    "Answer with the title alone, no quotes.\n\nUser: {question}\n\nAssistant: {answer}"
+)
+
+
+def clean_title(text: str) -> str:
+    """The first line of a model's suggested title, without quotes, labels or markup."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    line = re.sub(r"^\W*(title\s*:)?", "", line.strip(), flags=re.IGNORECASE)
+    line = line.strip(" \"'*#`_.")
+    return title_from_text(line) if line else ""
+
+
+def improve_title(engine: Engine, backend: Backend, chat_id: int, model: str) -> None:
+    """After a chat's first exchange, ask its model for a short title, unless the user renamed it."""
+    exchange = store.recent_messages(engine, chat_id, limit=3)
+    if len(exchange) != 2 or exchange[1].status != Status.COMPLETE:
+        return
+    question, answer = exchange[0].content, exchange[1].content
+    request = [{"role": "user", "content": TITLE_REQUEST.format(question=question[:2000], answer=answer[:2000])}]
+    options = {"num_ctx": 4096, "num_predict": 24, "temperature": 0.2}
+    try:
+        title = clean_title("".join(p for p in backend.stream_chat(model, request, options) if isinstance(p, str)))
+    except BackendError:
+        return  # the first-message title stays
+    if title:
+        store.rename_auto_title(engine, chat_id, expected=title_from_text(question), title=title)
+
+
 def request_options(chat_options: dict) -> dict:
     """The model options for a request; num_ctx is always set so Ollama never truncates silently."""
     return {"num_ctx": DEFAULT_NUM_CTX} | chat_options
 
 
+class Turn(NamedTuple):
+    """The two messages of an exchange: the user's, and the reply being written after it."""
+
+    user_message_id: int
+    reply_id: int
+
+
 def run_turn(engine: Engine, backend: Backend, chat_id: int, text: str, model: str) -> Iterator[str]:
     """Save the user's message now; return the generator that streams the reply and saves it."""
-    save_user_message(engine, chat_id, text)
-    return stream_reply(engine, backend, chat_id, model)
+    turn = start_turn(engine, chat_id, text, model)
+    return stream_reply(engine, backend, chat_id, turn.reply_id, model)
 
 
-def save_user_message(engine: Engine, chat_id: int, text: str) -> None:
-    """Store what the user typed; a chat's first message also becomes its title."""
+def start_turn(engine: Engine, chat_id: int, text: str, model: str) -> Turn:
+    """Store what the user typed and an empty reply after it; a chat's first message titles it."""
     chat = store.get_chat(engine, chat_id)
-    store.add_message(engine, chat_id, "user", text)
-    if chat.title == DEFAULT_TITLE and store.count_messages(engine, chat_id) == 1:
-        store.update_chat(engine, chat_id, title=title_from_text(text))
+    is_first = chat.title == DEFAULT_TITLE and store.count_messages(engine, chat_id) == 0
+    title = title_from_text(text) if is_first else None
+    return Turn(*store.add_exchange(engine, chat_id, text, model, title=title))
 
 
-def stream_reply(engine: Engine, backend: Backend, chat_id: int, model: str) -> Iterator[str]:
-    """Yield the reply's text; it is saved as it streams and, in `finally`, however it ends."""
+def restart_reply(engine: Engine, chat_id: int, model: str, edited_text: str | None = None) -> Turn:
+    """Start the last user message's reply over (replacing the old one), optionally editing the message."""
+    return Turn(*store.restart_last_exchange(engine, chat_id, model, edited_text))
+
+
+def stream_reply(
+    engine: Engine, backend: Backend, chat_id: int, reply_id: int, model: str, stop: Event | None = None
+) -> Iterator[str]:
+    """Yield the reply's text; it is saved as it streams and, in `finally`, however it ends.
+
+    Setting `stop` ends the reply at the next piece, marked as stopped by the user.
+    """
     chat = store.get_chat(engine, chat_id)
     options = request_options(chat.options)
     history = store.iter_messages_newest_first(engine, chat_id)
     window = build_window(chat.system_prompt, history, prompt_budget(options["num_ctx"]))
-    reply = ReplyRecorder(engine, chat_id, model)
+    reply = ReplyRecorder(engine, reply_id)
     pieces = backend.stream_chat(model, window, options)
     try:
         for piece in pieces:
+            if stop is not None and stop.is_set():
+                reply.status = Status.STOPPED
+                return
             if isinstance(piece, Metrics):
                 reply.metrics = piece
                 continue
@@ -71,17 +124,11 @@ def stream_reply(engine: Engine, backend: Backend, chat_id: int, model: str) -> 
 
 
 class ReplyRecorder:
-    """The assistant message being written, flushed to the database every half second.
+    """The assistant message being written, flushed to the database every half second."""
 
-    Its row is created at the first flush, not before the request, so that no database
-    write stands between the model's first token and the user's screen.
-    """
-
-    def __init__(self, engine: Engine, chat_id: int, model: str):
+    def __init__(self, engine: Engine, message_id: int):
         self.engine = engine
-        self.chat_id = chat_id
-        self.model = model
-        self.message_id: int | None = None
+        self.message_id = message_id
         self.parts: list[str] = []
         self.status = Status.PARTIAL
         self.error = ""
@@ -92,7 +139,7 @@ class ReplyRecorder:
         """Add text; write it to the database if the last write is old enough."""
         self.parts.append(piece)
         if time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
-            self._write(content="".join(self.parts))
+            store.update_message(self.engine, self.message_id, content="".join(self.parts))
             self.last_flush = time.monotonic()
 
     def fail(self, error: str) -> None:
@@ -102,7 +149,9 @@ class ReplyRecorder:
 
     def save(self) -> None:
         """Write the final text, status and metrics."""
-        self._write(
+        store.update_message(
+            self.engine,
+            self.message_id,
             content="".join(self.parts),
             status=self.status,
             error=self.error,
@@ -112,10 +161,3 @@ class ReplyRecorder:
             reply_ms=self.metrics.reply_ms,
             total_ms=self.metrics.total_ms,
         )
-
-    def _write(self, content: str, **fields) -> None:
-        if self.message_id is None:
-            fields = {"status": Status.PARTIAL, "model": self.model} | fields
-            self.message_id = store.add_message(self.engine, self.chat_id, "assistant", content, **fields).id
-        else:
-            store.update_message(self.engine, self.message_id, content=content, **fields)

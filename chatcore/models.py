@@ -15,9 +15,11 @@ def utc_now() -> datetime:
 
 
 class Status(StrEnum):
-    """How a message ended: complete, cut off with its text kept, or failed."""
+    """Where a message stands: being written, complete, stopped by the user, cut off, or failed."""
 
+    STREAMING = "streaming"
     COMPLETE = "complete"
+    STOPPED = "stopped"
     PARTIAL = "partial"
     ERROR = "error"
 

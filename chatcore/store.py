@@ -9,9 +9,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, event, func, make_url
-from sqlmodel import Session, create_engine, delete, select
+from sqlmodel import Session, create_engine, delete, select, update
 
-from chatcore.models import Chat, Message, utc_now
+from chatcore.models import Chat, Message, Status, utc_now
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -86,10 +86,10 @@ def _session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
-def create_chat(engine: Engine, model: str = "", options: dict | None = None) -> Chat:
+def create_chat(engine: Engine, model: str = "", options: dict | None = None, system_prompt: str = "") -> Chat:
     """Create an empty chat."""
     with _session(engine) as session:
-        chat = Chat(model=model, options=options or {})
+        chat = Chat(model=model, options=options or {}, system_prompt=system_prompt)
         session.add(chat)
         session.commit()
         return chat
@@ -126,6 +126,22 @@ def update_chat(engine: Engine, chat_id: int, **fields) -> None:
         session.commit()
 
 
+def rename_auto_title(engine: Engine, chat_id: int, expected: str, title: str) -> bool:
+    """Set a generated title only if the chat still has the automatic one (a user rename wins)."""
+    with _session(engine) as session:
+        query = update(Chat).where(Chat.id == chat_id, Chat.title == expected).values(title=title)
+        changed = session.exec(query).rowcount
+        session.commit()
+        return changed == 1
+
+
+def create_chat_like_latest(engine: Engine, model: str, default_options: dict) -> Chat:
+    """A new chat with the system prompt and options of the most recently active one."""
+    if latest := list_chats(engine, limit=1):
+        return create_chat(engine, model, options=latest[0].options, system_prompt=latest[0].system_prompt)
+    return create_chat(engine, model, options=default_options)
+
+
 def delete_chat(engine: Engine, chat_id: int) -> None:
     """Delete a chat; its messages go with it."""
     with _session(engine) as session:
@@ -145,10 +161,56 @@ def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields)
         return message
 
 
+def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str | None = None) -> tuple[int, int]:
+    """Store a user message and the empty reply that will follow it, in one transaction."""
+    with _session(engine) as session:
+        chat = session.get(Chat, chat_id)
+        user = Message(chat_id=chat_id, role="user", content=text)
+        reply = _empty_reply(chat_id, model)
+        session.add_all([user, reply])
+        chat.updated_at = utc_now()
+        chat.title = title or chat.title
+        session.add(chat)
+        session.commit()
+        return user.id, reply.id
+
+
+def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:
+    """Drop what follows the last user message, edit it if asked, and add an empty reply after it."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id, Message.role == "user")
+        user = session.exec(query.order_by(Message.id.desc()).limit(1)).first()
+        if user is None:
+            raise LookupError(f"chat {chat_id} has no user message to answer")
+        session.exec(delete(Message).where(Message.chat_id == chat_id, Message.id > user.id))
+        if edited_text is not None:
+            user.content = edited_text
+            session.add(user)
+        reply = _empty_reply(chat_id, model)
+        session.add(reply)
+        session.commit()
+        return user.id, reply.id
+
+
+def _empty_reply(chat_id: int, model: str) -> Message:
+    return Message(chat_id=chat_id, role="assistant", content="", status=Status.STREAMING, model=model)
+
+
+def mark_interrupted_replies(engine: Engine) -> int:
+    """Mark replies left `streaming` by a process that died as interrupted, keeping their text."""
+    with _session(engine) as session:
+        query = update(Message).where(Message.status == Status.STREAMING).values(status=Status.PARTIAL)
+        count = session.exec(query).rowcount
+        session.commit()
+        return count
+
+
 def update_message(engine: Engine, message_id: int, **fields) -> None:
-    """Change some fields of a message."""
+    """Change some fields of a message (nothing, if it was deleted meanwhile)."""
     with _session(engine) as session:
         message = session.get(Message, message_id)
+        if message is None:
+            return
         for name, value in fields.items():
             setattr(message, name, value)
         session.add(message)

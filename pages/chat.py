@@ -1,12 +1,12 @@
-"""The chat page: history, input, streamed reply."""
+"""The chat page: history, input, and the reply being written, followed live."""
 
 import streamlit as st
 
 import resources
-from chatcore import generation, store
-from chatcore.backends import BackendError
+from chatcore import store
 from chatcore.captions import reply_caption
 from chatcore.models import Message, Status
+from chatcore.workers import ChatBusyError, Job
 
 HISTORY_STEP = 50
 
@@ -22,47 +22,112 @@ def render_message(message: Message) -> None:
             st.caption(caption)
 
 
-def render_history(engine, chat_id: int) -> None:
-    """The latest messages, with a control to show earlier ones."""
+def render_history(engine, chat_id: int, until: int | None) -> list[Message]:
+    """The latest messages up to `until` (the rest is being written), with a control to show earlier ones."""
     limit = st.session_state.get("history_limit") or HISTORY_STEP
     earlier = store.count_messages(engine, chat_id) - limit
     if earlier > 0 and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
         st.session_state.history_limit = limit + HISTORY_STEP
         st.rerun()
-    for message in store.recent_messages(engine, chat_id, limit):
+    messages = [m for m in store.recent_messages(engine, chat_id, limit) if until is None or m.id <= until]
+    for message in messages:
         render_message(message)
+    return messages
+
+
+def follow_reply(job: Job) -> None:
+    """Show the reply being written as it streams; redraw from the database when it ends."""
+    with st.chat_message("assistant"):
+        if job.stop.is_set():
+            st.caption("Stopping…")
+        else:
+            st.button(
+                "Stop",
+                key="stop",
+                icon=":material/stop_circle:",
+                on_click=resources.registry().stop,
+                args=(job.chat_id,),
+            )
+        st.write_stream(job.follow())
+    st.rerun()
+
+
+def render_last_turn_actions(chat_id: int, messages: list[Message], model: str | None) -> None:
+    """Regenerate the last reply, or edit and resend the last message."""
+    if not model or not messages or messages[-1].role != "assistant":
+        return
+    last_question = next((m.content for m in reversed(messages) if m.role == "user"), None)
+    if last_question is None:
+        return
+    if st.session_state.get("editing") == chat_id:
+        edit_last_question(chat_id, last_question, model)
+        return
+    actions = st.container(horizontal=True)
+    if actions.button("Regenerate", key="regenerate", icon=":material/refresh:", type="tertiary"):
+        launch(resources.registry().regenerate, chat_id, model)
+    start_editing = {"editing": chat_id}
+    actions.button(
+        "Edit last message",
+        key="edit",
+        icon=":material/edit:",
+        type="tertiary",
+        on_click=st.session_state.update,
+        kwargs=start_editing,
+    )
+
+
+def edit_last_question(chat_id: int, question: str, model: str) -> None:
+    """A form to change the last message and send it again."""
+    with st.form("edit-form"):
+        text = st.text_area("Edit your last message", value=question)
+        send, cancel = st.columns([1, 5])
+        resend = send.form_submit_button("Send", type="primary")
+        cancelled = cancel.form_submit_button("Cancel")
+    if cancelled or (resend and text.strip()):
+        st.session_state.pop("editing", None)
+    if resend and text.strip():
+        launch(resources.registry().resend_edited, chat_id, model, text)
+    elif cancelled:
+        st.rerun()
+
+
+def launch(start, chat_id: int, model: str, *text: str) -> None:
+    """Start a reply in the background with the current backend, then follow it."""
+    try:
+        start(resources.backend_choice().backend, chat_id, model, *text)
+    except ChatBusyError as error:
+        not_sent = f" Not sent:\n\n> {text[0]}" if text else ""
+        st.warning(f"{error}{not_sent}")
+        return
+    st.rerun()
 
 
 def send(engine, chat_id: int | None, prompt: str, model: str) -> None:
-    """Run one turn, streaming the reply; the page is redrawn from the database afterwards."""
+    """Save the message (creating the chat if needed) and start its reply in the background."""
     if chat_id is None:
-        chat_id = store.create_chat(engine, model=model, options={"num_ctx": resources.settings().num_ctx}).id
+        defaults = {"num_ctx": resources.settings().num_ctx}
+        chat_id = store.create_chat_like_latest(engine, model, defaults).id
         st.session_state.chat_id = chat_id
-    with st.chat_message("user"):
-        st.markdown(prompt)
-    reply = generation.run_turn(engine, resources.backend_choice().backend, chat_id, prompt, model)
-    with st.chat_message("assistant"):
-        try:
-            st.write_stream(reply)
-        except BackendError as error:
-            st.error(str(error))
-        finally:
-            reply.close()
-    st.rerun()
+    launch(resources.registry().send, chat_id, model, prompt)
 
 
 db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 current_model = st.session_state.get("model")
-if current_chat is not None:
-    render_history(db, current_chat)
-else:
+job = resources.registry().get(current_chat) if current_chat is not None else None
+if current_chat is None:
     st.markdown("#### What's on your mind?")
     st.caption("Everything stays on this computer: chats are saved locally as you type.")
-prompt = st.chat_input(
-    "Message" if current_model else "No model available: see the sidebar",
-    submit_mode="stop",
-    disabled=not current_model,
-)
+else:
+    shown = render_history(db, current_chat, until=job.turn.user_message_id if job else None)
+    if job is None:
+        render_last_turn_actions(current_chat, shown, current_model)
+if job is None and not current_model:
+    placeholder = "No model available: see the sidebar"
+else:
+    placeholder = "A reply is being written…" if job else "Message"
+prompt = st.chat_input(placeholder, disabled=job is not None or not current_model)
+if job is not None:
+    follow_reply(job)
 if prompt:
     send(db, current_chat, prompt, current_model)

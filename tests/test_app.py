@@ -1,9 +1,12 @@
 """The UI through AppTest: sidebar, chat page, streaming, errors, against the stand-in Ollama."""
 
+import time
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import resources
 from chatcore import store
 from chatcore.models import Status
 
@@ -16,6 +19,7 @@ def app_env(standin, db_url, monkeypatch):
     monkeypatch.setenv("CHATCORE_DB_URL", db_url)
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     monkeypatch.delenv("CHATCORE_BACKEND", raising=False)
+    monkeypatch.setenv("CHATCORE_AUTO_TITLE", "0")  # titles are tested in test_workers; here they would race
     st.cache_resource.clear()
     yield standin
     st.cache_resource.clear()
@@ -42,10 +46,9 @@ def transcript(at: AppTest) -> list[tuple[str, str]]:
     return [(message.name, message.markdown[0].value) for message in at.chat_message if message.markdown]
 
 
-def test_first_visit_shows_an_empty_chat_with_a_stop_mode_input(app_env):
+def test_first_visit_shows_an_empty_chat(app_env):
     at = open_app()
     assert at.chat_message.len == 0
-    assert at.chat_input[0].proto.submit_mode == 2  # "stop": the send button stops a running reply
     assert not at.chat_input[0].disabled
     assert chat_buttons(at) == []
 
@@ -78,12 +81,41 @@ def test_switching_chats(app_env):
     assert at.query_params["chat"] == str(first_id)
 
 
+def save_settings(at: AppTest, **values) -> AppTest:
+    """Fill the sidebar's chat settings form and save it."""
+    widgets = [w for kind in ("text_input", "text_area", "slider", "select_slider") for w in at.sidebar.get(kind)]
+    for label, value in values.items():
+        next(widget for widget in widgets if widget.label == label).set_value(value)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    return at
+
+
 def test_rename_chat(app_env):
     at = send(open_app(), "old name")
-    chat_id = at.session_state.chat_id
-    at.text_input(key=f"title-{chat_id}").set_value("Holiday plans").run()
-    at.button(key="rename").click().run()
+    save_settings(at, Title="Holiday plans")
     assert chat_buttons(at) == ["Holiday plans"]
+
+
+def test_chat_settings_are_saved_and_sent(app_env, db_url):
+    at = send(open_app(), "first")
+    save_settings(at, **{"System prompt": "Answer in French.", "Temperature": 0.3, "Context length (tokens)": 8192})
+    send(at, "second")
+    request = app_env.chat_requests[-1]
+    assert request["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert request["options"] == {"num_ctx": 8192, "temperature": 0.3}
+    at = open_app()
+    assert at.sidebar.text_area[0].value == "Answer in French."
+
+
+def test_a_new_chat_starts_with_the_last_settings(app_env):
+    at = send(open_app(), "first")
+    save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 16384})
+    at.sidebar.button[0].click().run()  # New chat
+    send(at, "in a new chat")
+    assert len(chat_buttons(at)) == 2
+    assert app_env.chat_requests[-1]["options"]["num_ctx"] == 16384
+    assert app_env.chat_requests[-1]["messages"][0]["content"] == "Be brief."
 
 
 def test_delete_asks_first_and_cancel_keeps_the_chat(app_env):
@@ -148,17 +180,73 @@ def test_ollama_required_but_down_disables_the_input(app_env, monkeypatch):
     assert at.chat_input[0].disabled
 
 
-def test_interrupted_reply_keeps_its_text_and_says_so(app_env):
-    app_env.token_delay = 0.05
-    app_env.reply = lambda messages: "slow " * 200
+def wait_for_reply(at: AppTest, chat_id: int) -> None:
+    """Wait until the background reply in a chat has finished."""
+    registry = resources.registry()
+    deadline = time.monotonic() + 20
+    while registry.get(chat_id) is not None:
+        assert time.monotonic() < deadline, "the reply did not finish"
+        time.sleep(0.05)
+
+
+def test_a_reply_keeps_being_written_when_the_page_run_is_cut_off(app_env):
+    app_env.token_delay = 0.02
+    app_env.reply = lambda messages: "slow " * 100
     at = open_app()
     with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value("take your time").run(timeout=3)
-    at.chat_input[0].set_value(None).run()  # AppTest would otherwise submit the text again
+        at.chat_input[0].set_value("take your time").run(timeout=1)
+    chat_id = at.session_state.chat_id
+    at.chat_input[0].set_value(None)  # AppTest would otherwise submit the text again
+    wait_for_reply(at, chat_id)
+    at.run()
     user, assistant = at.chat_message
     assert user.markdown[0].value == "take your time"
-    assert assistant.markdown[0].value.startswith("slow slow")
-    assert "interrupted" in assistant.caption[0].value
+    assert assistant.markdown[0].value == ("slow " * 100).strip()
+    assert "interrupted" not in assistant.caption[0].value
+
+
+def test_switching_chats_mid_reply_and_back_shows_the_finished_reply(app_env):
+    at = send(open_app(), "first chat")
+    first_id = at.session_state.chat_id
+    app_env.token_delay = 0.02
+    app_env.reply = lambda messages: "long " * 100
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.chat_input[0].set_value("a long one").run(timeout=1)
+    at.chat_input[0].set_value(None)
+    at.sidebar.button[0].click().run()  # New chat, while the reply is still being written
+    assert at.chat_message.len == 0
+    wait_for_reply(at, first_id)
+    at.button(key=f"chat-{first_id}").click().run()
+    assert transcript(at)[-1] == ("assistant", ("long " * 100).strip())
+
+
+def test_stop_keeps_the_text_marked_stopped(app_env):
+    app_env.token_delay = 0.02
+    app_env.reply = lambda messages: "long " * 100
+    at = open_app()
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.chat_input[0].set_value("a long one").run(timeout=1)
+    at.chat_input[0].set_value(None)
+    resources.registry().stop(at.session_state.chat_id)  # the Stop button's callback
+    wait_for_reply(at, at.session_state.chat_id)
+    at.run()
+    assert "stopped" in at.chat_message[1].caption[0].value
+    assert not at.chat_input[0].disabled
+
+
+def test_regenerate_replaces_the_last_reply(app_env):
+    at = send(open_app(), "question")
+    app_env.reply = lambda messages: "a better answer"
+    at.button(key="regenerate").click().run()
+    assert transcript(at) == [("user", "question"), ("assistant", "a better answer")]
+
+
+def test_edit_and_resend_the_last_message(app_env):
+    at = send(open_app(), "qestion with a typo")
+    at.button(key="edit").click().run()
+    at.text_area[0].set_value("question without a typo")
+    next(b for b in at.form_submit_button if b.label == "Send").click().run()
+    assert transcript(at) == [("user", "question without a typo"), ("assistant", "Echo: question without a typo")]
 
 
 def test_only_the_latest_messages_render_until_asked(app_env, db_url):

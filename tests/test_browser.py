@@ -69,9 +69,10 @@ def free_port() -> int:
 @pytest.fixture
 def app(tmp_path):
     """`streamlit run` on a free loopback port, talking to a stand-in Ollama that streams slowly."""
-    with StandinOllama(token_delay=0.03, reply=lambda messages: ANSWER) as ollama:
+    with StandinOllama(token_delay=0.08, reply=lambda messages: ANSWER) as ollama:
         port = free_port()
-        env = os.environ | {"CHATCORE_DB_URL": f"sqlite:///{tmp_path / 'chat.db'}", "OLLAMA_HOST": ollama.url}
+        database = f"sqlite:///{tmp_path / 'chat.db'}"
+        env = os.environ | {"CHATCORE_DB_URL": database, "OLLAMA_HOST": ollama.url, "CHATCORE_AUTO_TITLE": "0"}
         env.pop("CHATCORE_BACKEND", None)
         command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
         log = (tmp_path / "streamlit.log").open("w")
@@ -141,21 +142,44 @@ def test_chat_streams_and_survives_a_reload(browser, app, tmp_path):
     page.close()
 
 
+def reload(page) -> None:
+    page.reload()
+    page.wait_for_selector(INPUT, timeout=30_000)
+    settle(page)
+
+
 def test_stop_keeps_the_partial_reply(browser, app):
     from playwright.sync_api import expect
 
     page = open_page(browser, app)
     ask(page, "Tell me everything")
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
-    page.locator('[data-testid="stChatInputStopButton"]').click()
+    page.get_by_role("button", name="Stop").click()
     settle(page)
-    page.reload()
-    page.wait_for_selector(INPUT, timeout=30_000)
-    settle(page)
+    reload(page)
     reply = page.locator(MESSAGES).nth(1)
     expect(reply).to_contain_text("Here is")
-    expect(reply).to_contain_text("interrupted")
+    expect(reply).to_contain_text("stopped")
     assert "Everything stays" not in reply.inner_text()
+    page.close()
+
+
+def test_a_reply_survives_switching_chats_and_reloading(browser, app):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, app)
+    ask(page, "Tell me everything")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    page.get_by_role("button", name="New chat", exact=True).click()  # mid-stream
+    settle(page)
+    expect(page.locator(MESSAGES)).to_have_count(0)
+    reload(page)
+    page.get_by_role("button", name="Tell me everything").click()
+    settle(page)
+    reply = page.locator(MESSAGES).nth(1)
+    expect(reply).to_contain_text("Everything stays on this computer.", timeout=15_000)
+    expect(reply).not_to_contain_text("interrupted")
+    expect(reply).not_to_contain_text("stopped")
     page.close()
 
 

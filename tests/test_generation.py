@@ -1,5 +1,7 @@
 """A chat turn: the user's message first, the reply saved however the stream ends."""
 
+import threading
+
 import pytest
 
 from chatcore import generation, store
@@ -82,9 +84,94 @@ def test_failure_before_any_text_still_keeps_the_user_message(engine, chat):
     assert (assistant.content, assistant.status) == ("", Status.ERROR)
 
 
-def test_user_message_is_saved_before_streaming_starts(engine, chat):
+def test_user_message_and_an_empty_reply_are_saved_before_streaming_starts(engine, chat):
     generation.run_turn(engine, FakeBackend(), chat.id, "typed, never streamed", "fake:latest")
-    assert [m.content for m in messages(engine, chat.id)] == ["typed, never streamed"]
+    user, reply = messages(engine, chat.id)
+    assert user.content == "typed, never streamed"
+    assert (reply.role, reply.content, reply.status) == ("assistant", "", Status.STREAMING)
+
+
+def test_stop_event_ends_the_reply_as_stopped(engine, chat):
+    stop = threading.Event()
+    turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
+    stream = generation.stream_reply(
+        engine, FakeBackend(replies=["a b c d"]), chat.id, turn.reply_id, "fake:latest", stop
+    )
+    assert next(stream) == "a"
+    stop.set()
+    assert list(stream) == []
+    assert (messages(engine, chat.id)[-1].content, messages(engine, chat.id)[-1].status) == ("a", Status.STOPPED)
+
+
+def test_regenerate_replaces_the_last_reply(engine, chat):
+    backend = FakeBackend(replies=["first answer", "second answer"])
+    list(generation.run_turn(engine, backend, chat.id, "question", "fake:latest"))
+    turn = generation.restart_reply(engine, chat.id, "fake:latest")
+    list(generation.stream_reply(engine, backend, chat.id, turn.reply_id, "fake:latest"))
+    assert [(m.role, m.content) for m in messages(engine, chat.id)] == [
+        ("user", "question"),
+        ("assistant", "second answer"),
+    ]
+    assert backend.calls[-1]["messages"] == [{"role": "user", "content": "question"}]
+
+
+def test_edit_and_resend_changes_the_last_question(engine, chat):
+    backend = FakeBackend(replies=["one", "two", "three"])
+    list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
+    list(generation.run_turn(engine, backend, chat.id, "secnd", "fake:latest"))
+    turn = generation.restart_reply(engine, chat.id, "fake:latest", "second")
+    list(generation.stream_reply(engine, backend, chat.id, turn.reply_id, "fake:latest"))
+    assert [m.content for m in messages(engine, chat.id)] == ["first", "one", "second", "three"]
+
+
+def test_restart_needs_a_user_message(engine, chat):
+    with pytest.raises(LookupError):
+        generation.restart_reply(engine, chat.id, "fake:latest")
+
+
+def test_replies_left_streaming_are_marked_interrupted(engine, chat):
+    generation.run_turn(engine, FakeBackend(), chat.id, "lost in a crash", "fake:latest")
+    assert store.mark_interrupted_replies(engine) == 1
+    assert messages(engine, chat.id)[-1].status == Status.PARTIAL
+
+
+@pytest.mark.parametrize(
+    ("suggestion", "title"),
+    [
+        ("Trip to Lisbon", "Trip to Lisbon"),
+        ('"Trip to Lisbon."', "Trip to Lisbon"),
+        ("Title: **Trip to Lisbon**\nSure, here it is", "Trip to Lisbon"),
+        ("\n\n## Planning a trip", "Planning a trip"),
+        ("   ", ""),
+        ("x" * 100, "x" * 60 + "…"),
+    ],
+)
+def test_clean_title(suggestion, title):
+    assert generation.clean_title(suggestion) == title
+
+
+def test_title_improves_after_the_first_exchange(engine, chat):
+    backend = FakeBackend(replies=["Lisbon has trams.", "Lisbon trip"])
+    list(generation.run_turn(engine, backend, chat.id, "what should I see in Lisbon?", "fake:latest"))
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert store.get_chat(engine, chat.id).title == "Lisbon trip"
+    assert "what should I see in Lisbon?" in backend.calls[-1]["messages"][0]["content"]
+
+
+def test_a_user_rename_wins_over_the_generated_title(engine, chat):
+    backend = FakeBackend(replies=["Answer.", "Generated"])
+    list(generation.run_turn(engine, backend, chat.id, "question", "fake:latest"))
+    store.update_chat(engine, chat.id, title="My own name")
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert store.get_chat(engine, chat.id).title == "My own name"
+
+
+def test_no_title_is_generated_after_later_exchanges(engine, chat):
+    backend = FakeBackend(replies=["a", "b"])
+    list(generation.run_turn(engine, backend, chat.id, "one", "fake:latest"))
+    list(generation.run_turn(engine, backend, chat.id, "two", "fake:latest"))
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert len(backend.calls) == 2
 
 
 def test_reply_is_flushed_while_streaming(engine, chat, monkeypatch):

@@ -1,0 +1,117 @@
+"""Replies generated in background threads, so no click, page switch or reload can cut them off."""
+
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from sqlalchemy import Engine
+
+from chatcore import generation
+from chatcore.backends import Backend, BackendError
+from chatcore.generation import Turn
+
+
+class ChatBusyError(RuntimeError):
+    """A reply is already being written in this chat."""
+
+
+class Job:
+    """One reply being written: its text so far in memory, and how it ended."""
+
+    def __init__(self, chat_id: int, turn: Turn):
+        self.chat_id = chat_id
+        self.turn = turn
+        self.pieces: list[str] = []
+        self.error = ""
+        self.stop = threading.Event()
+        self.finished = False
+        self._changed = threading.Condition()
+
+    def append(self, piece: str) -> None:
+        """Add text and wake the followers."""
+        with self._changed:
+            self.pieces.append(piece)
+            self._changed.notify_all()
+
+    def finish(self, error: str = "") -> None:
+        """Record the end of the reply and wake the followers."""
+        with self._changed:
+            self.error = error
+            self.finished = True
+            self._changed.notify_all()
+
+    def follow(self) -> Iterator[str]:
+        """The text so far, then new text as it arrives, until the reply ends."""
+        sent = 0
+        while True:
+            with self._changed:
+                while len(self.pieces) == sent and not self.finished:
+                    self._changed.wait()
+                new = self.pieces[sent:]
+                over = self.finished
+            sent += len(new)
+            if new:
+                yield "".join(new)
+            elif over:
+                return
+
+
+class Registry:
+    """The replies being written in this process against one database, one per chat at most."""
+
+    def __init__(self, engine: Engine, auto_title: bool = True):
+        self.engine = engine
+        self.auto_title = auto_title
+        self._jobs: dict[int, Job] = {}
+        self._lock = threading.Lock()
+
+    def get(self, chat_id: int) -> Job | None:
+        """The reply being written in a chat, if any."""
+        with self._lock:
+            return self._jobs.get(chat_id)
+
+    def send(self, backend: Backend, chat_id: int, model: str, text: str) -> Job:
+        """Save the user's message and start writing the reply."""
+        return self._launch(backend, chat_id, model, partial(generation.start_turn, self.engine, chat_id, text, model))
+
+    def regenerate(self, backend: Backend, chat_id: int, model: str) -> Job:
+        """Write the last reply again, replacing it."""
+        return self._launch(backend, chat_id, model, partial(generation.restart_reply, self.engine, chat_id, model))
+
+    def resend_edited(self, backend: Backend, chat_id: int, model: str, text: str) -> Job:
+        """Replace the last user message with `text` and answer it anew."""
+        restart = partial(generation.restart_reply, self.engine, chat_id, model, text)
+        return self._launch(backend, chat_id, model, restart)
+
+    def stop(self, chat_id: int) -> None:
+        """Stop the reply being written in a chat; its text so far is kept."""
+        if job := self.get(chat_id):
+            job.stop.set()
+
+    def _launch(self, backend: Backend, chat_id: int, model: str, prepare: Callable[[], Turn]) -> Job:
+        with self._lock:
+            if chat_id in self._jobs:
+                raise ChatBusyError("A reply is still being written in this chat. Wait for it, or stop it first.")
+            job = Job(chat_id, prepare())
+            self._jobs[chat_id] = job
+        worker = threading.Thread(target=self._run, args=(job, backend, model), daemon=True)
+        worker.name = f"reply-chat-{chat_id}"
+        worker.start()
+        return job
+
+    def _run(self, job: Job, backend: Backend, model: str) -> None:
+        error = ""
+        stream = generation.stream_reply(self.engine, backend, job.chat_id, job.turn.reply_id, model, job.stop)
+        try:
+            for piece in stream:
+                job.append(piece)
+        except BackendError as failure:
+            error = str(failure)
+        except Exception as failure:  # the worker must always finish and leave the registry
+            error = f"Unexpected error: {failure!r}"
+        finally:
+            with self._lock:
+                del self._jobs[job.chat_id]
+            job.finish(error)
+        if self.auto_title and not error and not job.stop.is_set():
+            generation.improve_title(self.engine, backend, job.chat_id, model)

@@ -1,0 +1,138 @@
+"""Replies written in background threads, against the stand-in Ollama over real HTTP."""
+
+import threading
+import time
+
+import pytest
+
+from chatcore import store
+from chatcore.backends import OllamaBackend
+from chatcore.models import Status
+from chatcore.workers import ChatBusyError, Registry
+from tests.ollama_standin import StandinOllama
+
+MODEL = "llama3:8b"
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def slow_standin():
+    with StandinOllama(token_delay=0.02, reply=lambda messages: "word " * 60) as server:
+        yield server
+
+
+def last_message(engine, chat_id):
+    return store.recent_messages(engine, chat_id, limit=1)[0]
+
+
+def test_a_reply_completes_with_nobody_following(engine, standin):
+    registry = Registry(engine, auto_title=False)
+    chat = store.create_chat(engine, model=MODEL)
+    job = registry.send(OllamaBackend(standin.url), chat.id, MODEL, "hello")
+    wait_until(lambda: registry.get(chat.id) is None)
+    saved = last_message(engine, chat.id)
+    assert (saved.content, saved.status) == ("Echo: hello", Status.COMPLETE)
+    assert job.finished and job.error == ""
+
+
+def test_following_gives_the_backlog_then_the_rest(engine, slow_standin):
+    registry = Registry(engine, auto_title=False)
+    chat = store.create_chat(engine, model=MODEL)
+    job = registry.send(OllamaBackend(slow_standin.url), chat.id, MODEL, "go")
+    wait_until(lambda: len(job.pieces) >= 5)
+    assert "".join(job.follow()) == "word " * 60  # a follower arriving late still sees everything
+    assert last_message(engine, chat.id).status == Status.COMPLETE
+
+
+def test_stop_closes_the_connection_and_keeps_the_text(engine, slow_standin):
+    registry = Registry(engine, auto_title=False)
+    chat = store.create_chat(engine, model=MODEL)
+    job = registry.send(OllamaBackend(slow_standin.url), chat.id, MODEL, "go")
+    wait_until(lambda: len(job.pieces) >= 3)
+    registry.stop(chat.id)
+    wait_until(lambda: job.finished)
+    wait_until(lambda: slow_standin.disconnects == 1)
+    saved = last_message(engine, chat.id)
+    assert saved.status == Status.STOPPED
+    assert saved.content == "".join(job.pieces) and saved.content.startswith("word word word")
+    assert len(saved.content) < len("word " * 60)
+
+
+def test_ollama_killed_mid_stream_leaves_the_text_and_an_error(engine):
+    server = StandinOllama(token_delay=0.02, reply=lambda messages: "word " * 100).start()
+    registry = Registry(engine, auto_title=False)
+    chat = store.create_chat(engine, model=MODEL)
+    job = registry.send(OllamaBackend(server.url), chat.id, MODEL, "go")
+    wait_until(lambda: len(job.pieces) >= 3)
+    server.stop()
+    wait_until(lambda: job.finished)
+    saved = last_message(engine, chat.id)
+    assert saved.status == Status.ERROR and saved.content.startswith("word word word")
+    assert "broke off" in saved.error and job.error == saved.error
+
+
+def test_two_chats_generate_at_the_same_time(engine, slow_standin):
+    registry = Registry(engine, auto_title=False)
+    backend = OllamaBackend(slow_standin.url)
+    first, second = store.create_chat(engine, model=MODEL), store.create_chat(engine, model=MODEL)
+    jobs = [registry.send(backend, first.id, MODEL, "one"), registry.send(backend, second.id, MODEL, "two")]
+    assert registry.get(first.id) is not None and registry.get(second.id) is not None
+    wait_until(lambda: all(job.finished for job in jobs))
+    for chat in (first, second):
+        assert last_message(engine, chat.id).status == Status.COMPLETE
+        assert [m.role for m in store.recent_messages(engine, chat.id, limit=10)] == ["user", "assistant"]
+
+
+def test_a_second_message_to_a_busy_chat_is_refused(engine, slow_standin):
+    registry = Registry(engine, auto_title=False)
+    backend = OllamaBackend(slow_standin.url)
+    chat = store.create_chat(engine, model=MODEL)
+    registry.send(backend, chat.id, MODEL, "first")
+    with pytest.raises(ChatBusyError, match="still being written"):
+        registry.send(backend, chat.id, MODEL, "second")
+    registry.stop(chat.id)
+    wait_until(lambda: registry.get(chat.id) is None)
+    assert store.recent_messages(engine, chat.id, limit=10)[0].content == "first"
+    assert store.count_messages(engine, chat.id) == 2
+
+
+def test_concurrent_sends_to_one_chat_start_one_reply(engine, slow_standin):
+    registry = Registry(engine, auto_title=False)
+    backend = OllamaBackend(slow_standin.url)
+    chat = store.create_chat(engine, model=MODEL)
+    outcomes = []
+
+    def send(text):
+        try:
+            registry.send(backend, chat.id, MODEL, text)
+            outcomes.append("sent")
+        except ChatBusyError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=send, args=(f"m{index}",)) for index in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 4 + ["sent"]
+    registry.stop(chat.id)
+    wait_until(lambda: registry.get(chat.id) is None)
+
+
+def test_title_is_generated_in_the_background(engine):
+    def reply(messages):
+        return "Greeting the bot" if messages[-1]["content"].startswith("Write a title") else "Hi there!"
+
+    with StandinOllama(reply=reply) as server:
+        registry = Registry(engine)
+        chat = store.create_chat(engine, model=MODEL)
+        registry.send(OllamaBackend(server.url), chat.id, MODEL, "hello bot")
+        wait_until(lambda: store.get_chat(engine, chat.id).title == "Greeting the bot")
+        assert len(server.chat_requests) == 2
