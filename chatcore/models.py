@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TITLE = "New chat"
@@ -32,8 +32,8 @@ class Chat(SQLModel, table=True):
     model: str = ""
     system_prompt: str = ""
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utc_now)
-    updated_at: datetime = Field(default_factory=utc_now, index=True)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True), index=True)
 
 
 class Message(SQLModel, table=True):
@@ -53,7 +53,7 @@ class Message(SQLModel, table=True):
     prompt_ms: float | None = None
     reply_ms: float | None = None
     total_ms: float | None = None
-    created_at: datetime = Field(default_factory=utc_now)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
 
     def tokens_per_second(self) -> float | None:
         """Generation speed of this reply, when the model reported it."""

@@ -1,7 +1,5 @@
 """Storage: chats, messages, pragmas and migrations."""
 
-import sqlite3
-
 import pytest
 from sqlalchemy import text
 
@@ -57,6 +55,8 @@ def test_messages_newest_first_cross_batches(engine):
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -80,9 +80,8 @@ def test_migrate_is_idempotent_and_keeps_data(db_url):
     reopened.dispose()
 
 
-def test_database_from_a_newer_version_is_refused(db_url, tmp_path):
-    store.open_engine(db_url).dispose()
-    with sqlite3.connect(tmp_path / "chatcore.db") as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+def test_database_from_a_newer_version_is_refused(engine, db_url):
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(store.SchemaTooNewError, match="newer version"):
         store.open_engine(db_url)

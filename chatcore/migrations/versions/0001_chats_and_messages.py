@@ -20,8 +20,8 @@ def upgrade() -> None:
         sa.Column("model", sa.String, nullable=False),
         sa.Column("system_prompt", sa.String, nullable=False),
         sa.Column("options", sa.JSON, nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_chat_updated_at", "chat", ["updated_at"])
     op.create_table(
@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("prompt_ms", sa.Float),
         sa.Column("reply_ms", sa.Float),
         sa.Column("total_ms", sa.Float),
-        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_message_chat_id_id", "message", ["chat_id", "id"])
 
