@@ -97,7 +97,7 @@ def stream_reply(
     """
     chat = store.get_chat(engine, chat_id)
     options = request_options(chat.options)
-    history = store.iter_messages_newest_first(engine, chat_id)
+    history = store.iter_messages_newest_first(engine, chat_id, before=reply_id)  # not turns sent after this one
     window = build_window(chat.system_prompt, history, prompt_budget(options["num_ctx"]))
     reply = ReplyRecorder(engine, reply_id)
     pieces = backend.stream_chat(model, window, options)

@@ -231,9 +231,10 @@ def count_messages(engine: Engine, chat_id: int) -> int:
         return session.exec(query).one()
 
 
-def iter_messages_newest_first(engine: Engine, chat_id: int, batch: int = 50) -> Iterator[Message]:
-    """A chat's messages from newest to oldest, read in small batches so callers can stop early."""
-    before = None
+def iter_messages_newest_first(
+    engine: Engine, chat_id: int, before: int | None = None, batch: int = 50
+) -> Iterator[Message]:
+    """A chat's messages older than `before` (default: all), newest first, in small batches to stop early."""
     while True:
         with _session(engine) as session:
             query = select(Message).where(Message.chat_id == chat_id)

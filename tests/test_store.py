@@ -54,6 +54,13 @@ def test_messages_newest_first_cross_batches(engine):
     assert contents == [str(index) for index in reversed(range(12))]
 
 
+def test_messages_newest_first_before_a_message(engine):
+    chat = store.create_chat(engine)
+    ids = [store.add_message(engine, chat.id, "user", str(index)).id for index in range(8)]
+    contents = [m.content for m in store.iter_messages_newest_first(engine, chat.id, before=ids[5], batch=2)]
+    assert contents == ["4", "3", "2", "1", "0"]
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine):
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite pragmas")
