@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import resources
-from chatcore import store
+from chatcore import search, store
 
 CHATS_STEP = 50
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -38,6 +38,33 @@ def resolve_current_chat(engine) -> int | None:
     else:
         st.query_params["chat"] = str(chat_id)
     return chat_id
+
+
+def open_search_hit(engine, chat_id: int, message_id: int | None) -> None:
+    """Open a chat with its history reaching back to the matching message."""
+    select_chat(chat_id)
+    if message_id is not None:
+        st.session_state.history_limit = store.count_messages(engine, chat_id, since=message_id)
+
+
+def render_search(engine) -> bool:
+    """A search box over titles and messages; while it holds a query, its results replace the chat list."""
+    query = st.text_input("Search chats", key="search", placeholder="Search chats", label_visibility="collapsed")
+    if not query.strip():
+        return False
+    hits = search.search_chats(engine, query)
+    if not hits:
+        st.caption("No chat matches.")
+    for index, hit in enumerate(hits):
+        label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
+        st.button(
+            label,
+            key=f"hit-{index}",
+            type="tertiary",
+            on_click=open_search_hit,
+            args=(engine, hit.chat_id, hit.message_id),
+        )
+    return True
 
 
 def render_chat_list(engine, current: int | None) -> None:
@@ -122,8 +149,9 @@ with st.sidebar:
     render_model_picker(db, current_chat)
     if current_chat is not None:
         render_chat_settings(db, current_chat)
-    st.caption("Chats")
-    render_chat_list(db, current_chat)
+    if not render_search(db):
+        st.caption("Chats")
+        render_chat_list(db, current_chat)
 
 navigation = st.navigation([st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)])
 navigation.run()

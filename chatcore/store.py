@@ -48,8 +48,8 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every pending migration; safe to run on every start."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the pending migrations up to `revision` (all, by default); safe to run on every start."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection:
@@ -59,7 +59,7 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         _refuse_newer_schema(connection, ScriptDirectory.from_config(config))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         connection.commit()
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
@@ -224,10 +224,12 @@ def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
         return list(reversed(session.exec(query).all()))
 
 
-def count_messages(engine: Engine, chat_id: int) -> int:
-    """How many messages a chat has."""
+def count_messages(engine: Engine, chat_id: int, since: int | None = None) -> int:
+    """How many messages a chat has (from message `since` on, if given)."""
     with _session(engine) as session:
         query = select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
+        if since is not None:
+            query = query.where(Message.id >= since)
         return session.exec(query).one()
 
 

@@ -24,7 +24,7 @@ def render_message(message: Message) -> None:
 
 def render_history(engine, chat_id: int, until: int | None) -> list[Message]:
     """The latest messages up to `until` (the rest is being written), with a control to show earlier ones."""
-    limit = st.session_state.get("history_limit") or HISTORY_STEP
+    limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
     earlier = store.count_messages(engine, chat_id) - limit
     if earlier > 0 and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
         st.session_state.history_limit = limit + HISTORY_STEP

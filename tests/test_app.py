@@ -296,3 +296,24 @@ def test_stored_partial_and_error_replies_render_as_such(app_env, db_url):
 def test_html_in_messages_is_not_rendered_as_html(app_env):
     at = send(open_app(), "<script>alert(1)</script><b>bold</b>")
     assert all(not markdown.proto.allow_html for markdown in at.markdown)
+
+
+def test_search_opens_the_chat_at_the_matching_message(app_env, db_url):
+    engine = store.open_engine(db_url)
+    wanted = store.create_chat(engine)
+    for index in range(80):
+        store.add_message(engine, wanted.id, "user", "the needle is here" if index == 5 else f"filler {index}")
+    store.create_chat(engine)
+    at = open_app()
+    at.sidebar.text_input(key="search").set_value("needle").run()
+    hits = [button for button in at.sidebar.button if button.key and button.key.startswith("hit-")]
+    assert len(hits) == 1 and "**needle**" in hits[0].label
+    hits[0].click().run()
+    assert at.session_state.chat_id == wanted.id
+    assert "the needle is here" in [message.markdown[0].value for message in at.chat_message]
+
+
+def test_search_without_results_says_so(app_env):
+    at = open_app()
+    at.sidebar.text_input(key="search").set_value("nothing like this").run()
+    assert at.sidebar.caption[-1].value == "No chat matches."
