@@ -14,6 +14,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def tokens_per_second(reply_tokens: int | None, reply_ms: float | None) -> float | None:
+    """Generation speed of a reply, when the model reported its token count and duration."""
+    if not reply_tokens or not reply_ms:
+        return None
+    return reply_tokens / (reply_ms / 1000)
+
+
 class Status(StrEnum):
     """How a message ended: complete, cut off with its text kept, or failed."""
 
@@ -52,9 +59,3 @@ class Message(SQLModel, table=True):
     reply_ms: float | None = None
     total_ms: float | None = None
     created_at: datetime = Field(default_factory=utc_now)
-
-    def tokens_per_second(self) -> float | None:
-        """Generation speed of this reply, when the model reported it."""
-        if not self.reply_tokens or not self.reply_ms:
-            return None
-        return self.reply_tokens / (self.reply_ms / 1000)
