@@ -6,6 +6,7 @@ import streamlit as st
 
 import resources
 from chatcore import search, store
+from chatcore.export import Format, plan_export
 
 CHATS_STEP = 50
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -19,6 +20,12 @@ def select_chat(chat_id: int | None) -> None:
     st.session_state.chat_id = chat_id
     st.session_state.history_limit = None
     st.session_state.pop("confirm_delete", None)
+
+
+def open_chat(chat_id: int | None) -> None:
+    """Make a chat current and show it, from whichever page."""
+    select_chat(chat_id)
+    st.session_state.show_chat = True
 
 
 def resolve_current_chat(engine) -> int | None:
@@ -42,7 +49,7 @@ def resolve_current_chat(engine) -> int | None:
 
 def open_search_hit(engine, chat_id: int, message_id: int | None) -> None:
     """Open a chat with its history reaching back to the matching message."""
-    select_chat(chat_id)
+    open_chat(chat_id)
     if message_id is not None:
         st.session_state.history_limit = store.count_messages(engine, chat_id, since=message_id)
 
@@ -72,7 +79,7 @@ def render_chat_list(engine, current: int | None) -> None:
     limit = st.session_state.setdefault("chat_list_limit", CHATS_STEP)
     for chat in store.list_chats(engine, limit):
         kind = "primary" if chat.id == current else "tertiary"
-        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=select_chat, args=(chat.id,))
+        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
     hidden = store.count_chats(engine) - limit
     if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
         st.session_state.chat_list_limit += CHATS_STEP
@@ -80,7 +87,7 @@ def render_chat_list(engine, current: int | None) -> None:
 
 
 def render_chat_settings(engine, chat_id: int) -> None:
-    """Title, system prompt, temperature and context length of the current chat, and deleting it."""
+    """Title, system prompt, temperature and context length of the current chat; export and delete it."""
     chat = store.get_chat(engine, chat_id)
     with st.expander("Chat settings"):
         with st.form(f"settings-{chat_id}", border=False):
@@ -100,6 +107,7 @@ def render_chat_settings(engine, chat_id: int) -> None:
                     options=options,
                 )
                 st.rerun()
+        render_export_button(engine, chat_id)
         render_delete(engine, chat)
 
 
@@ -116,6 +124,20 @@ def render_delete(engine, chat) -> None:
         select_chat(None)
         st.rerun()
     no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+
+
+def render_export_button(engine, chat_id: int) -> None:
+    """Download the chat as Markdown in one click; the file is made only when clicked."""
+    export = plan_export(engine, [chat_id], Format.MARKDOWN)
+    st.download_button(
+        "Export this chat",
+        data=export.build,
+        file_name=export.filename,
+        mime=export.mime,
+        key="export-chat",
+        icon=":material/download:",
+        on_click="ignore",
+    )
 
 
 def render_model_picker(engine, chat_id: int | None) -> None:
@@ -145,7 +167,7 @@ except store.SchemaTooNewError as error:
 
 current_chat = resolve_current_chat(db)
 with st.sidebar:
-    st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=select_chat, args=(None,))
+    st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))
     render_model_picker(db, current_chat)
     if current_chat is not None:
         render_chat_settings(db, current_chat)
@@ -153,5 +175,9 @@ with st.sidebar:
         st.caption("Chats")
         render_chat_list(db, current_chat)
 
-navigation = st.navigation([st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)])
+chat_page = st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)
+export_page = st.Page(PAGES / "export.py", title="Export and import", icon=":material/import_export:")
+navigation = st.navigation([chat_page, export_page])
+if st.session_state.pop("show_chat", False) and navigation.url_path != chat_page.url_path:
+    st.switch_page(chat_page)
 navigation.run()

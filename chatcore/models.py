@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TITLE = "New chat"
@@ -12,6 +12,30 @@ DEFAULT_TITLE = "New chat"
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp handed back in UTC, timezone-aware, on every database (SQLite stores no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Store aware times in UTC."""
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Read times back as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def tokens_per_second(reply_tokens: int | None, reply_ms: float | None) -> float | None:
+    """Generation speed of a reply, when the model reported its token count and duration."""
+    if not reply_tokens or not reply_ms:
+        return None
+    return reply_tokens / (reply_ms / 1000)
 
 
 class Status(StrEnum):
@@ -32,8 +56,8 @@ class Chat(SQLModel, table=True):
     model: str = ""
     system_prompt: str = ""
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True), index=True)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, index=True)
 
 
 class Message(SQLModel, table=True):
@@ -53,10 +77,4 @@ class Message(SQLModel, table=True):
     prompt_ms: float | None = None
     reply_ms: float | None = None
     total_ms: float | None = None
-    created_at: datetime = Field(default_factory=utc_now, sa_type=DateTime(timezone=True))
-
-    def tokens_per_second(self) -> float | None:
-        """Generation speed of this reply, when the model reported it."""
-        if not self.reply_tokens or not self.reply_ms:
-            return None
-        return self.reply_tokens / (self.reply_ms / 1000)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)

@@ -1,6 +1,7 @@
 """Persistence of chats and messages: engine, migrations and one short session per unit of work."""
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -101,11 +102,26 @@ def get_chat(engine: Engine, chat_id: int) -> Chat | None:
         return session.get(Chat, chat_id)
 
 
-def list_chats(engine: Engine, limit: int) -> list[Chat]:
-    """The most recently active chats, newest first."""
+def list_chats(engine: Engine, limit: int | None) -> list[Chat]:
+    """The most recently active chats, newest first; every chat when `limit` is None."""
     with _session(engine) as session:
         query = select(Chat).order_by(Chat.updated_at.desc(), Chat.id.desc()).limit(limit)
         return list(session.exec(query))
+
+
+def find_chats(engine: Engine, chat_ids: Collection[int] | None) -> list[Chat]:
+    """The chats with these ids, or every chat when None, oldest first."""
+    with _session(engine) as session:
+        query = select(Chat).order_by(Chat.id)
+        if chat_ids is not None:
+            query = query.where(Chat.id.in_(chat_ids))
+        return list(session.exec(query))
+
+
+def find_chats_created_at(engine: Engine, moments: Collection[datetime]) -> list[Chat]:
+    """The chats created at one of these moments, oldest first."""
+    with _session(engine) as session:
+        return list(session.exec(select(Chat).where(Chat.created_at.in_(moments)).order_by(Chat.id)))
 
 
 def count_chats(engine: Engine) -> int:
@@ -222,6 +238,12 @@ def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
     with _session(engine) as session:
         query = select(Message).where(Message.chat_id == chat_id).order_by(Message.id.desc()).limit(limit)
         return list(reversed(session.exec(query).all()))
+
+
+def list_messages(engine: Engine, chat_id: int) -> list[Message]:
+    """Every message of a chat, oldest first, in one query."""
+    with _session(engine) as session:
+        return list(session.exec(select(Message).where(Message.chat_id == chat_id).order_by(Message.id)))
 
 
 def count_messages(engine: Engine, chat_id: int, since: int | None = None) -> int:

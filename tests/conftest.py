@@ -1,12 +1,15 @@
-"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when one is given), the stand-in Ollama."""
+"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when one is given), sample chats,
+and the stand-in Ollama server."""
 
 import os
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, make_url
 
 from chatcore import store
+from chatcore.models import Status
 from tests.ollama_standin import StandinOllama
 
 # A PostgreSQL URL whose role may create databases; each test gets a database of its own there.
@@ -53,3 +56,53 @@ def standin():
     """A running stand-in Ollama server."""
     with StandinOllama() as server:
         yield server
+
+
+def at(hour: int, minute: int, second: int = 0) -> datetime:
+    """A moment on the sample day, in UTC."""
+    return datetime(2025, 3, 1, hour, minute, second, tzinfo=UTC)
+
+
+TRIP_MESSAGES = [
+    {"role": "user", "content": "Where should I eat?", "created_at": at(9, 0, 5)},
+    {
+        "role": "assistant", "content": "Try **Time Out Market**:\n\n- pastéis de nata\n- bacalhau",
+        "model": "llama3:8b", "prompt_tokens": 12, "reply_tokens": 40, "prompt_ms": 100.0, "reply_ms": 2000.0,
+        "total_ms": 2150.5, "created_at": at(9, 0, 7),
+    },
+    {"role": "user", "content": "And <script>alert(1)</script>?", "created_at": at(9, 1)},
+    {
+        "role": "assistant", "content": "Half an ans", "status": Status.PARTIAL, "model": "llama3:8b",
+        "reply_tokens": 3, "reply_ms": 500.0, "created_at": at(9, 1, 2),
+    },
+    {
+        "role": "assistant", "content": "", "status": Status.ERROR, "model": "llama3:8b",
+        "error": "Cannot reach Ollama at http://127.0.0.1:11434.", "created_at": at(9, 2),
+    },
+]  # fmt: skip
+SOUP_MESSAGES = [
+    {"role": "user", "content": "Soup?", "created_at": at(10, 0)},
+    {"role": "assistant", "content": "Yes.", "model": "qwen2.5:0.5b", "created_at": at(10, 0, 1)},
+]
+
+
+def add_chat(engine, messages: list[dict], **fields) -> int:
+    """A chat with these messages and fields, saved."""
+    chat = store.create_chat(engine)
+    for message in messages:
+        store.add_message(engine, chat.id, **message)
+    store.update_chat(engine, chat.id, **fields)  # last, as adding a message moves updated_at
+    return chat.id
+
+
+@pytest.fixture
+def sample_chats(engine) -> list[int]:
+    """Two chats with every kind of message (finished, interrupted, failed), metrics, and HTML kept as text."""
+    trip = add_chat(
+        engine, TRIP_MESSAGES, title="Trip to <b>Lisbon</b>", model="llama3:8b", system_prompt="Answer briefly.",
+        options={"num_ctx": 4096}, created_at=at(9, 0), updated_at=at(9, 2),
+    )  # fmt: skip
+    soup = add_chat(
+        engine, SOUP_MESSAGES, title="Recipes", model="qwen2.5:0.5b", created_at=at(10, 0), updated_at=at(10, 0, 1)
+    )
+    return [trip, soup]

@@ -8,7 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 import resources
 from chatcore import store
-from chatcore.models import Status
+from chatcore.export import Format, plan_export
+from chatcore.models import Status, utc_now
 
 ENTRY = "app_entry.py"
 
@@ -317,3 +318,63 @@ def test_search_without_results_says_so(app_env):
     at = open_app()
     at.sidebar.text_input(key="search").set_value("nothing like this").run()
     assert at.sidebar.caption[-1].value == "No chat matches."
+
+
+EXPORT_PAGE = "../pages/export.py"  # relative to app_entry.py, the script AppTest runs
+
+
+def open_export_page() -> AppTest:
+    """A new session on the app, switched to the Export page."""
+    at = open_app().switch_page(EXPORT_PAGE).run()
+    assert not at.exception
+    return at
+
+
+def download_labels(at: AppTest) -> list[str]:
+    return [button.label for button in at.main.get("download_button")]
+
+
+def test_export_page_offers_the_current_chat_then_any_choice(app_env, sample_chats):
+    at = open_export_page()
+    assert at.multiselect[0].value == [sample_chats[1]]  # the current chat: the latest active
+    assert download_labels(at) == [f"Download Recipes-{sample_chats[1]}.md"]
+    at.multiselect[0].set_value(["all"]).run()
+    at.radio[0].set_value(Format.TEXT).run()
+    assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.zip"]
+    at.radio[0].set_value(Format.JSON).run()
+    assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.json"]
+    at.multiselect[0].set_value([]).run()
+    assert download_labels(at) == []
+
+
+def test_export_page_without_chats_says_so(app_env):
+    assert "No chats yet" in open_export_page().info[0].value
+
+
+def test_sidebar_exports_the_current_chat_as_markdown(app_env, sample_chats):
+    at = open_app()
+    assert [button.label for button in at.sidebar.get("download_button")] == ["Export this chat"]
+
+
+def test_import_adds_the_missing_chats_and_lists_them(app_env, engine, sample_chats):
+    exported = plan_export(engine, None, Format.JSON).build()
+    store.delete_chat(engine, sample_chats[1])
+    at = open_export_page()
+    at.file_uploader[0].set_value(("backup.json", exported, "application/json")).run()
+    assert at.success[0].value == "Imported 1 chat: “Recipes”. Skipped 1 chat already here: “Trip to <b>Lisbon</b>”."
+    assert chat_buttons(at) == ["Recipes", "Trip to <b>Lisbon</b>"]
+    at.run()
+    assert at.success.len == 1 and store.count_chats(engine) == 2  # shown again, not imported again
+
+
+def test_import_of_a_broken_file_says_what_is_wrong_and_adds_nothing(app_env, engine):
+    at = open_export_page()
+    at.file_uploader[0].set_value(("backup.json", b'{"format_version": 1, "chats": [', "application/json")).run()
+    assert "Invalid JSON: EOF while parsing" in at.error[0].value
+    assert store.count_chats(engine) == 0
+
+
+def test_a_chat_chosen_on_the_export_page_opens_on_the_chat_page(app_env, sample_chats):
+    at = open_export_page()
+    at.button(key=f"chat-{sample_chats[0]}").click().run()
+    assert transcript(at)[0] == ("user", "Where should I eat?")

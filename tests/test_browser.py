@@ -27,6 +27,8 @@ CHROMIUM_ARGS = [
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 MESSAGES = '[data-testid="stChatMessage"]'
 INPUT = '[data-testid="stChatInput"] textarea'
+MAIN = '[data-testid="stMain"]'
+DOWNLOAD_BUTTON = '[data-testid="stDownloadButton"] button'
 ANSWER = (
     "Here is what I can do for you:\n\n"
     "- answer questions and explain ideas\n"
@@ -180,6 +182,27 @@ def test_a_reply_survives_switching_chats_and_reloading(browser, app):
     expect(reply).to_contain_text("Everything stays on this computer.", timeout=15_000)
     expect(reply).not_to_contain_text("interrupted")
     expect(reply).not_to_contain_text("stopped")
+    page.close()
+
+
+def test_export_page_downloads_the_chat_as_markdown(browser, app):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, app)
+    ask(page, "What can you do?")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+    settle(page)
+    page.get_by_role("link", name="Export and import").click()
+    download_button = page.locator(f"{MAIN} {DOWNLOAD_BUTTON}")
+    expect(download_button).to_contain_text("Download What can you do-1.md", timeout=15_000)
+    settle(page)
+    with page.expect_download() as download:
+        download_button.click()
+    assert download.value.suggested_filename == "What can you do-1.md"
+    markdown = Path(download.value.path()).read_text()
+    assert markdown.startswith("# What can you do?\n")
+    assert "### User" in markdown and "### Assistant" in markdown
+    assert ANSWER in markdown
     page.close()
 
 

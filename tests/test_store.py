@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import text
 
 from chatcore import store
-from chatcore.models import Status
+from chatcore.models import Status, tokens_per_second
 
 
 def test_chats_are_listed_newest_activity_first(engine):
@@ -34,7 +34,7 @@ def test_message_fields_round_trip(engine):
     store.update_message(engine, message.id, content="hi", status=Status.COMPLETE, reply_tokens=3, reply_ms=1500.0)
     [saved] = store.recent_messages(engine, chat.id, limit=5)
     assert (saved.content, saved.status, saved.model, saved.reply_tokens) == ("hi", "complete", "m", 3)
-    assert saved.tokens_per_second() == pytest.approx(2.0)
+    assert tokens_per_second(saved.reply_tokens, saved.reply_ms) == pytest.approx(2.0)
     assert store.get_chat(engine, chat.id).options == {"num_ctx": 2048}
 
 

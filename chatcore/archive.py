@@ -1,0 +1,141 @@
+"""The JSON export format: chats with every field of their messages, validated strictly on the way in."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, PositiveInt, ValidationError
+from pydantic_core import PydanticCustomError
+
+from chatcore.models import Chat, Message, Status, utc_now
+
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 200 * 2**20
+MAX_CHATS = 10_000
+MAX_MESSAGES_PER_CHAT = 100_000
+MAX_TITLE_CHARS = 500
+MAX_TEXT_CHARS = 2_000_000
+MAX_NAME_CHARS = 200
+MAX_OPTIONS = 100
+MAX_REPORTED_ERRORS = 5
+MAX_PLACE_CHARS = 100  # a place names keys from the file, which may be long
+
+
+class ArchiveError(ValueError):
+    """A file that is not a valid chatcore export; the message says what is wrong."""
+
+
+def as_utc(moment: datetime) -> datetime:
+    """The same moment in UTC; naive times are taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def check_format_version(version: int) -> int:
+    """Accept only the format this chatcore writes."""
+    if version != FORMAT_VERSION:
+        raise PydanticCustomError(
+            "format_version",
+            "version {version} is not supported; this chatcore reads version {expected}",
+            {"version": version, "expected": FORMAT_VERSION},
+        )
+    return version
+
+
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+TokenCount = Annotated[int | None, Field(ge=0)]
+Millis = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+
+
+class Record(BaseModel):
+    """Strict: no type coercion, no unknown fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class MessageRecord(Record):
+    """One message, as exported."""
+
+    id: PositiveInt
+    role: Literal["user", "assistant", "system"]
+    content: Text
+    status: Status
+    error: Text
+    model: Name
+    prompt_tokens: TokenCount
+    reply_tokens: TokenCount
+    prompt_ms: Millis
+    reply_ms: Millis
+    total_ms: Millis
+    created_at: UtcTime
+
+
+class ChatRecord(Record):
+    """One chat with its settings and all its messages, as exported."""
+
+    id: PositiveInt
+    title: Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+    model: Name
+    system_prompt: Text
+    options: Annotated[dict[Name, JsonValue], Field(max_length=MAX_OPTIONS)]
+    created_at: UtcTime
+    updated_at: UtcTime
+    messages: Annotated[list[MessageRecord], Field(max_length=MAX_MESSAGES_PER_CHAT)]
+
+    def fingerprint(self) -> str:
+        """A content hash that recognises this chat in any export: when it began and what was said."""
+        said = [(message.role, message.content, message.created_at.isoformat()) for message in self.messages]
+        return hashlib.sha256(json.dumps([self.created_at.isoformat(), said]).encode()).hexdigest()
+
+
+class Archive(Record):
+    """A whole export file: one chat or many."""
+
+    format_version: Annotated[int, AfterValidator(check_format_version)]
+    exported_at: UtcTime
+    chats: Annotated[list[ChatRecord], Field(max_length=MAX_CHATS)]
+
+
+def chat_record(chat: Chat, messages: list[Message]) -> ChatRecord:
+    """The record of a stored chat; built unvalidated, since what is stored is exported as it is."""
+    return ChatRecord.model_construct(**chat.model_dump(), messages=[message_record(message) for message in messages])
+
+
+def message_record(message: Message) -> MessageRecord:
+    """The record of a stored message."""
+    return MessageRecord.model_construct(
+        **message.model_dump(exclude={"chat_id", "status"}), status=Status(message.status)
+    )
+
+
+def dump_archive(chats: list[ChatRecord]) -> str:
+    """The JSON text of an export of these chats, stamped with the current time."""
+    archive = Archive.model_construct(format_version=FORMAT_VERSION, exported_at=utc_now(), chats=chats)
+    return archive.model_dump_json(indent=2)
+
+
+def parse_archive(data: bytes) -> Archive:
+    """Validate an export file; raise ArchiveError naming each problem and where it is."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ArchiveError(f"The file is larger than {MAX_FILE_BYTES // 2**20} MB.")
+    try:
+        return Archive.model_validate_json(data)
+    except ValidationError as error:
+        raise ArchiveError(describe_problems(error)) from None
+
+
+def describe_problems(error: ValidationError) -> str:
+    """The first few validation problems as a list, each with its place in the file."""
+    problems = error.errors(include_url=False)
+    lines = [f"- {place_in_file(problem['loc'])}: {problem['msg']}" for problem in problems[:MAX_REPORTED_ERRORS]]
+    if len(problems) > MAX_REPORTED_ERRORS:
+        lines.append(f"- … and {len(problems) - MAX_REPORTED_ERRORS} more")
+    return "This is not a valid chatcore export:\n" + "\n".join(lines)
+
+
+def place_in_file(location: tuple[int | str, ...]) -> str:
+    """A validation location as a path, e.g. chats[0].messages[3].role."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)[1:] or "file"
+    return path if len(path) <= MAX_PLACE_CHARS else path[:MAX_PLACE_CHARS] + "…"
