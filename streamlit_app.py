@@ -13,6 +13,7 @@ CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="chatcore", page_icon="💬")
+resources.mark_frame_ready()
 
 
 def select_chat(chat_id: int | None) -> None:
@@ -77,7 +78,10 @@ def render_search(engine) -> bool:
 def render_chat_list(engine, current: int | None) -> None:
     """The newest chats as buttons, with a control to show more."""
     limit = st.session_state.setdefault("chat_list_limit", CHATS_STEP)
-    for chat in store.list_chats(engine, limit):
+    chats = store.list_chats(engine, limit)
+    if chats:
+        st.caption("Chats")
+    for chat in chats:
         kind = "primary" if chat.id == current else "tertiary"
         st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
     hidden = store.count_chats(engine) - limit
@@ -172,7 +176,6 @@ with st.sidebar:
     if current_chat is not None:
         render_chat_settings(db, current_chat)
     if not render_search(db):
-        st.caption("Chats")
         render_chat_list(db, current_chat)
 
 chat_page = st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)

@@ -206,6 +206,19 @@ def test_export_page_downloads_the_chat_as_markdown(browser, app):
     page.close()
 
 
+def test_a_page_opened_first_by_its_own_url_gets_the_sidebar(browser, app):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(f"{app}/export")  # the server's very first run
+    page.wait_for_selector(INPUT, timeout=30_000)
+    settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_role("button", name="New chat", exact=True)).to_be_visible()
+    expect(sidebar.get_by_role("link", name="Export and import")).to_be_visible()
+    page.close()
+
+
 def save_screenshot(page, tmp_path: Path) -> None:
     """Always take one; with CHATCORE_UPDATE_SCREENSHOT=1 it replaces the README's."""
     shot = tmp_path / "screenshot.png"
