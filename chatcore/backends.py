@@ -236,6 +236,40 @@ def transcript_prompt(messages: list[dict]) -> str:
     return header + "\n\n" + "\n".join(lines) + "\nAssistant:"
 
 
+class OllamaPool:
+    """Several Ollama hosts as one backend: each model is asked of the first host that has it."""
+
+    name = "ollama"
+
+    def __init__(self, hosts: list[str]):
+        self.backends = [OllamaBackend(host) for host in hosts]
+        self.host = ", ".join(hosts)
+        self.unreachable: list[str] = []
+        self._owners: dict[str, OllamaBackend] = {}
+
+    def list_models(self) -> list[str]:
+        """The models of every host that answers, each once; hosts that do not are noted in `unreachable`."""
+        owners: dict[str, OllamaBackend] = {}
+        self.unreachable = []
+        for backend in self.backends:
+            try:
+                models = backend.list_models()
+            except BackendError:
+                self.unreachable.append(backend.host)
+                continue
+            for model in models:
+                owners.setdefault(model, backend)
+        if len(self.unreachable) == len(self.backends):
+            raise BackendError(f"Cannot reach any Ollama host ({self.host}).")
+        self._owners = owners
+        return list(owners)
+
+    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+        """Stream from the host that has the model (the first host, if none is known to)."""
+        backend = self._owners.get(model, self.backends[0])
+        return backend.stream_chat(model, messages, options)
+
+
 @dataclass(frozen=True)
 class Choice:
     """The backend the app uses, and why, in words for the user."""
@@ -249,7 +283,8 @@ def choose_backend(settings: Settings) -> Choice:
     """Ollama when it answers and has models (or when forced), else the built-in model."""
     if settings.backend == "embedded":
         return Choice(EmbeddedBackend(), [EMBEDDED_MODEL])
-    ollama_backend = OllamaBackend(settings.ollama_host)
+    hosts = settings.ollama_hosts
+    ollama_backend = OllamaPool(list(hosts)) if len(hosts) > 1 else OllamaBackend(hosts[0])
     try:
         models = ollama_backend.list_models()
     except BackendError as error:
@@ -257,8 +292,15 @@ def choose_backend(settings: Settings) -> Choice:
             return Choice(ollama_backend, [], notice=str(error))
         return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, False))
     if models or settings.backend == "ollama":
-        return Choice(ollama_backend, models)
+        return Choice(ollama_backend, models, notice=_unreachable_notice(ollama_backend))
     return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
+
+
+def _unreachable_notice(backend: Backend) -> str:
+    if not isinstance(backend, OllamaPool) or not backend.unreachable:
+        return ""
+    hosts = ", ".join(backend.unreachable)
+    return f"Skipped Ollama at {hosts}: not reachable. Its models are not offered until it is back."
 
 
 def _fallback_notice(host: str, reachable: bool) -> str:

@@ -14,7 +14,7 @@ class Settings:
 
     db_url: str
     data_dir: Path
-    ollama_host: str | None
+    ollama_hosts: tuple[str | None, ...]
     backend: str
     default_model: str
     num_ctx: int
@@ -27,6 +27,12 @@ def default_data_dir() -> Path:
     return Path(base) / "chatcore"
 
 
+def read_ollama_hosts() -> tuple[str | None, ...]:
+    """OLLAMA_HOSTS (several, separated by commas or spaces), else OLLAMA_HOST; None is the client's default."""
+    hosts = os.environ.get("OLLAMA_HOSTS", "").replace(",", " ").split()
+    return tuple(hosts) or (os.environ.get("OLLAMA_HOST") or None,)
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment."""
     data_dir = Path(os.environ.get("CHATCORE_DATA_DIR") or default_data_dir())
@@ -36,7 +42,7 @@ def load_settings() -> Settings:
     return Settings(
         db_url=os.environ.get("CHATCORE_DB_URL") or f"sqlite:///{data_dir / 'chatcore.db'}",
         data_dir=data_dir,
-        ollama_host=os.environ.get("OLLAMA_HOST") or None,
+        ollama_hosts=read_ollama_hosts(),
         backend=backend,
         default_model=os.environ.get("CHATCORE_MODEL", ""),
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),

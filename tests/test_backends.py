@@ -53,7 +53,8 @@ def test_ollama_lists_pulled_models(standin):
 
 def test_ollama_host_comes_from_the_environment(standin, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
-    assert OllamaBackend(load_settings().ollama_host).list_models() == ["llama3:8b", "qwen2.5:0.5b"]
+    [host] = load_settings().ollama_hosts
+    assert OllamaBackend(host).list_models() == ["llama3:8b", "qwen2.5:0.5b"]
 
 
 @pytest.mark.parametrize(
@@ -171,3 +172,29 @@ def test_embedded_model_stops_when_the_stream_is_closed(engine):
     stream.close()
     saved = store.recent_messages(engine, chat.id, limit=5)[-1]
     assert saved.status == Status.PARTIAL and saved.content == first
+
+
+def test_several_hosts_offer_all_their_models_and_route_each_request(monkeypatch):
+    with StandinOllama(models={"llama3:8b": "ok"}) as first, StandinOllama(models={"mistral:7b": "ok"}) as second:
+        monkeypatch.setenv("OLLAMA_HOSTS", f"{first.url}, {second.url}")
+        choice = choose_backend(load_settings())
+        assert choice.models == ["llama3:8b", "mistral:7b"] and choice.notice == ""
+        list(choice.backend.stream_chat("mistral:7b", [{"role": "user", "content": "hi"}], {}))
+        list(choice.backend.stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {}))
+    assert [request["model"] for request in first.chat_requests] == ["llama3:8b"]
+    assert [request["model"] for request in second.chat_requests] == ["mistral:7b"]
+
+
+def test_a_host_that_is_down_is_skipped_with_a_notice(monkeypatch):
+    down = f"http://127.0.0.1:{free_port()}"
+    with StandinOllama(models={"llama3:8b": "ok"}) as up:
+        monkeypatch.setenv("OLLAMA_HOSTS", f"{down},{up.url}")
+        choice = choose_backend(load_settings())
+    assert choice.backend.name == "ollama" and choice.models == ["llama3:8b"]
+    assert choice.notice.startswith(f"Skipped Ollama at {down}: not reachable")
+
+
+def test_all_hosts_down_falls_back_to_the_built_in_model(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOSTS", f"http://127.0.0.1:{free_port()} http://127.0.0.1:{free_port()}")
+    choice = choose_backend(load_settings())
+    assert choice.backend.name == "embedded" and "is not running" in choice.notice
