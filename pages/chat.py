@@ -1,5 +1,7 @@
 """The chat page: history, input, and the reply being written, followed live."""
 
+from collections.abc import Iterator
+
 import streamlit as st
 
 import resources
@@ -48,8 +50,18 @@ def follow_reply(job: Job) -> None:
                 on_click=resources.registry().stop,
                 args=(job.chat_id,),
             )
-        st.write_stream(job.follow())
+        waiting = st.empty()
+        if not job.pieces:
+            waiting.caption("Waiting for the model's first words (it may be loading)…")
+        st.write_stream(clear_when_text_arrives(job.follow(), waiting))
     st.rerun()
+
+
+def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:
+    """Pass the pieces on, removing the waiting notice at the first one."""
+    for piece in pieces:
+        notice.empty()
+        yield piece
 
 
 def render_last_turn_actions(chat_id: int, messages: list[Message], model: str | None) -> None:

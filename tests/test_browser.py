@@ -69,23 +69,29 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def app(tmp_path):
-    """`streamlit run` on a free loopback port, talking to a stand-in Ollama that streams slowly."""
-    with StandinOllama(token_delay=0.08, reply=lambda messages: ANSWER) as ollama:
-        port = free_port()
-        database = f"sqlite:///{tmp_path / 'chat.db'}"
-        env = os.environ | {"CHATCORE_DB_URL": database, "OLLAMA_HOST": ollama.url, "CHATCORE_AUTO_TITLE": "0"}
-        env.pop("CHATCORE_BACKEND", None)
-        command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
-        log = (tmp_path / "streamlit.log").open("w")
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_healthy(f"http://127.0.0.1:{port}", server, tmp_path / "streamlit.log")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-            log.close()
+def ollama():
+    """The stand-in Ollama the app talks to, streaming slowly; tests may change its reply and delays."""
+    with StandinOllama(token_delay=0.08, reply=lambda messages: ANSWER) as server:
+        yield server
+
+
+@pytest.fixture
+def app(tmp_path, ollama):
+    """`streamlit run` on a free loopback port, talking to the stand-in Ollama."""
+    port = free_port()
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    env = os.environ | {"CHATCORE_DB_URL": database, "OLLAMA_HOST": ollama.url, "CHATCORE_AUTO_TITLE": "0"}
+    env.pop("CHATCORE_BACKEND", None)
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}", server, tmp_path / "streamlit.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
@@ -112,7 +118,7 @@ def open_page(browser, url):
 
 def settle(page) -> None:
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(300)  # a prompt sent right after a run ends loses the input's stop mode
+    page.wait_for_timeout(300)  # the frontend settles a moment after a run ends
 
 
 def ask(page, text: str) -> None:
@@ -216,6 +222,35 @@ def test_a_page_opened_first_by_its_own_url_gets_the_sidebar(browser, app):
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("button", name="New chat", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("link", name="Export and import")).to_be_visible()
+    page.close()
+
+
+def test_a_slow_model_shows_that_it_is_loading(browser, app, ollama):
+    from playwright.sync_api import expect
+
+    ollama.prompt_delay = 3
+    page = open_page(browser, app)
+    ask(page, "Anyone there?")
+    reply = page.locator(MESSAGES).nth(1)
+    expect(reply).to_contain_text("Waiting for the model's first words", timeout=10_000)
+    expect(reply).to_contain_text("Here is what", timeout=15_000)
+    expect(reply).not_to_contain_text("Waiting for the model")
+    page.close()
+
+
+def test_html_and_scripts_in_messages_and_titles_stay_text(browser, app, ollama):
+    from playwright.sync_api import expect
+
+    attack = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script> **bold** end'
+    ollama.reply = lambda messages: attack
+    page = open_page(browser, app)
+    ask(page, attack)
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("end", timeout=15_000)
+    settle(page)
+    reload(page)
+    expect(page.locator(f"{MESSAGES} strong").first).to_have_text("bold")
+    assert page.evaluate("() => window.pwned") is None
+    assert page.locator(f"{MESSAGES} img, {MESSAGES} script, [data-testid='stSidebar'] img").count() == 0
     page.close()
 
 
