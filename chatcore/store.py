@@ -1,6 +1,7 @@
 """Persistence of chats and messages: engine, migrations and one short session per unit of work."""
 
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, event, func, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine, delete, select, update
 
 from chatcore.models import Chat, Message, Status, utc_now
@@ -19,6 +21,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 class SchemaTooNewError(RuntimeError):
     """The database was written by a newer chatcore than this one."""
+
+
+class StorageError(RuntimeError):
+    """The database refused a write: read-only, disk full, or locked for too long."""
 
 
 def create_db_engine(url: str) -> Engine:
@@ -87,9 +93,19 @@ def _session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
 
 
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Session]:
+    """A session for one unit of writing; the database refusing it becomes a StorageError."""
+    try:
+        with _session(engine) as session:
+            yield session
+    except OperationalError as error:
+        raise StorageError(f"The database refused to save: {error.orig}.") from error
+
+
 def create_chat(engine: Engine, model: str = "", options: dict | None = None, system_prompt: str = "") -> Chat:
     """Create an empty chat."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         chat = Chat(model=model, options=options or {}, system_prompt=system_prompt)
         session.add(chat)
         session.commit()
@@ -132,7 +148,7 @@ def count_chats(engine: Engine) -> int:
 
 def update_chat(engine: Engine, chat_id: int, **fields) -> None:
     """Change some fields of a chat."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         chat = session.get(Chat, chat_id)
         if chat is None:
             return
@@ -144,7 +160,7 @@ def update_chat(engine: Engine, chat_id: int, **fields) -> None:
 
 def rename_auto_title(engine: Engine, chat_id: int, expected: str, title: str) -> bool:
     """Set a generated title only if the chat still has the automatic one (a user rename wins)."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         query = update(Chat).where(Chat.id == chat_id, Chat.title == expected).values(title=title)
         changed = session.exec(query).rowcount
         session.commit()
@@ -160,14 +176,14 @@ def create_chat_like_latest(engine: Engine, model: str, default_options: dict) -
 
 def delete_chat(engine: Engine, chat_id: int) -> None:
     """Delete a chat; its messages go with it."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         session.exec(delete(Chat).where(Chat.id == chat_id))
         session.commit()
 
 
 def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields) -> Message:
     """Append a message to a chat and mark the chat as active."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         message = Message(chat_id=chat_id, role=role, content=content, **fields)
         session.add(message)
         chat = session.get(Chat, chat_id)
@@ -179,7 +195,7 @@ def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields)
 
 def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str | None = None) -> tuple[int, int]:
     """Store a user message and the empty reply that will follow it, in one transaction."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         chat = session.get(Chat, chat_id)
         user = Message(chat_id=chat_id, role="user", content=text)
         reply = _empty_reply(chat_id, model)
@@ -193,7 +209,7 @@ def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str
 
 def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:
     """Drop what follows the last user message, edit it if asked, and add an empty reply after it."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         query = select(Message).where(Message.chat_id == chat_id, Message.role == "user")
         user = session.exec(query.order_by(Message.id.desc()).limit(1)).first()
         if user is None:
@@ -214,16 +230,18 @@ def _empty_reply(chat_id: int, model: str) -> Message:
 
 def mark_interrupted_replies(engine: Engine) -> int:
     """Mark replies left `streaming` by a process that died as interrupted, keeping their text."""
-    with _session(engine) as session:
-        query = update(Message).where(Message.status == Status.STREAMING).values(status=Status.PARTIAL)
-        count = session.exec(query).rowcount
+    with _writing(engine) as session:
+        streaming = Message.status == Status.STREAMING
+        if not session.exec(select(func.count()).select_from(Message).where(streaming)).one():
+            return 0  # no write at all, so a read-only database opens too
+        count = session.exec(update(Message).where(streaming).values(status=Status.PARTIAL)).rowcount
         session.commit()
         return count
 
 
 def update_message(engine: Engine, message_id: int, **fields) -> None:
     """Change some fields of a message (nothing, if it was deleted meanwhile)."""
-    with _session(engine) as session:
+    with _writing(engine) as session:
         message = session.get(Message, message_id)
         if message is None:
             return

@@ -107,18 +107,31 @@ def launch(start, chat_id: int, model: str, *text: str) -> None:
     """Start a reply in the background with the current backend, then follow it."""
     try:
         start(resources.backend_choice().backend, chat_id, model, *text)
-    except ChatBusyError as error:
-        not_sent = f" Not sent:\n\n> {text[0]}" if text else ""
-        st.warning(f"{error}{not_sent}")
+    except ChatBusyError as busy:
+        refuse(st.warning, busy, *text)
+        return
+    except store.StorageError as failure:
+        refuse(st.error, failure, *text)
         return
     st.rerun()
+
+
+def refuse(show, reason: Exception, text: str = "") -> None:
+    """Say why nothing was sent, and give the user's text back so it is not lost."""
+    show(f"{reason} Your message was not sent." if text else str(reason))
+    if text:
+        st.code(text, language=None, wrap_lines=True)
 
 
 def send(engine, chat_id: int | None, prompt: str, model: str) -> None:
     """Save the message (creating the chat if needed) and start its reply in the background."""
     if chat_id is None:
         defaults = {"num_ctx": resources.settings().num_ctx}
-        chat_id = store.create_chat_like_latest(engine, model, defaults).id
+        try:
+            chat_id = store.create_chat_like_latest(engine, model, defaults).id
+        except store.StorageError as failure:
+            refuse(st.error, failure, prompt)
+            return
         st.session_state.chat_id = chat_id
     launch(resources.registry().send, chat_id, model, prompt)
 

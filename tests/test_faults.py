@@ -1,0 +1,81 @@
+"""Faults: a read-only or full database, a database locked by another process, a giant message."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+import streamlit as st
+from sqlalchemy import event
+from streamlit.testing.v1 import AppTest
+
+from chatcore import generation, store
+from chatcore.backends import FakeBackend
+from chatcore.models import Status
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+@pytest.fixture
+def sqlite_path(tmp_path):
+    """A migrated SQLite database holding one chat with one exchange."""
+    path = tmp_path / "chat.db"
+    engine = store.open_engine(f"sqlite:///{path}")
+    chat = store.create_chat(engine, model="llama3:8b")
+    list(generation.run_turn(engine, FakeBackend(replies=["kept safe"]), chat.id, "earlier question", "llama3:8b"))
+    engine.dispose()
+    return path
+
+
+def test_read_only_database_shows_history_and_refuses_to_send_clearly(sqlite_path, standin, monkeypatch):
+    monkeypatch.setenv("CHATCORE_DB_URL", f"sqlite:///file:{sqlite_path}?mode=ro&uri=true")
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    st.cache_resource.clear()
+    at = AppTest.from_file("app_entry.py", default_timeout=30).run()
+    assert [m.markdown[0].value for m in at.chat_message] == ["earlier question", "kept safe"]
+    at.chat_input[0].set_value("a new question\nover two lines").run()
+    assert not at.exception
+    assert "readonly database" in at.error[0].value and "was not sent" in at.error[0].value
+    assert at.code[0].value == "a new question\nover two lines"
+    st.cache_resource.clear()
+
+
+def test_a_full_disk_is_a_clear_storage_error(sqlite_path):
+    engine = store.create_db_engine(f"sqlite:///{sqlite_path}")
+    event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA max_page_count = 20"))
+    [chat] = store.list_chats(engine, limit=1)
+    with pytest.raises(store.StorageError, match="database or disk is full"):
+        generation.start_turn(engine, chat.id, "x" * 200_000, "llama3:8b")
+    assert store.count_messages(engine, chat.id) == 2  # nothing half-written
+    engine.dispose()
+
+
+def test_a_database_locked_by_another_process_is_waited_for(sqlite_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(sqlite_path), "2"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    engine = store.create_db_engine(f"sqlite:///{sqlite_path}")
+    [chat] = store.list_chats(engine, limit=1)  # reading goes on while another process writes
+    started = time.monotonic()
+    stream = generation.run_turn(engine, FakeBackend(replies=["after the lock"]), chat.id, "waiting", "llama3:8b")
+    assert "".join(stream) == "after the lock" and time.monotonic() - started > 1
+    assert holder.wait(timeout=10) == 0
+    assert store.recent_messages(engine, chat.id, limit=1)[0].status == Status.COMPLETE
+    engine.dispose()
+
+
+def test_a_one_megabyte_message_is_saved_whole(engine):
+    chat = store.create_chat(engine, model="fake:latest")
+    giant = "A long paste. " * 75_000
+    stream = generation.run_turn(engine, FakeBackend(replies=["Received."]), chat.id, giant, "fake:latest")
+    list(stream)
+    question = store.recent_messages(engine, chat.id, limit=2)[0]
+    assert question.content == giant and len(giant) > 1_000_000
