@@ -11,14 +11,13 @@ RESULTS = 20
 SQLITE_MESSAGES = text(
     "SELECT m.chat_id, c.title, m.id, snippet(message_fts, 0, '**', '**', '…', 10) "
     "FROM message_fts JOIN message m ON m.id = message_fts.rowid JOIN chat c ON c.id = m.chat_id "
-    "WHERE message_fts MATCH :query ORDER BY rank LIMIT :limit"
+    "WHERE message_fts MATCH :query ORDER BY message_fts.rowid DESC LIMIT :limit"
 )
 POSTGRES_MESSAGES = text(
     "SELECT m.chat_id, c.title, m.id, ts_headline('simple', m.content, q, "
     "'StartSel=**, StopSel=**, MaxWords=14, MinWords=5, MaxFragments=1, FragmentDelimiter=…') "
     "FROM message m JOIN chat c ON c.id = m.chat_id, to_tsquery('simple', :query) q "
-    "WHERE to_tsvector('simple', m.content) @@ q "
-    "ORDER BY ts_rank(to_tsvector('simple', m.content), q) DESC, m.id DESC LIMIT :limit"
+    "WHERE to_tsvector('simple', m.content) @@ q ORDER BY m.id DESC LIMIT :limit"
 )
 TITLES = text(
     "SELECT id, title FROM chat WHERE lower(title) LIKE :pattern ESCAPE '\\' ORDER BY updated_at DESC LIMIT :limit"
@@ -36,7 +35,7 @@ class Hit:
 
 
 def search_chats(engine: Engine, query: str, limit: int = RESULTS) -> list[Hit]:
-    """Chats whose title contains the query, then messages containing all its words (the last as a prefix)."""
+    """Chats whose title contains the query, then the newest messages with all its words (the last as a prefix)."""
     words = WORD.findall(query.lower())
     if not words:
         return []
