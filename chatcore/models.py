@@ -1,4 +1,4 @@
-"""Database tables: chats and their messages."""
+"""Database tables: chats, their messages, and what each model's tokenizer was seen to do."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,6 +32,9 @@ class Chat(SQLModel, table=True):
     model: str = ""
     system_prompt: str = ""
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    memory: str = ""  # the rolling summary of the turns that fell out of the window
+    memory_until: int | None = None  # id of the last message the memory covers
+    memory_enabled: bool = True
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now, index=True)
 
@@ -53,6 +56,7 @@ class Message(SQLModel, table=True):
     prompt_ms: float | None = None
     reply_ms: float | None = None
     total_ms: float | None = None
+    tokens: int | None = None  # what the message costs in a prompt, as the model measured it
     created_at: datetime = Field(default_factory=utc_now)
 
     def tokens_per_second(self) -> float | None:
@@ -60,3 +64,13 @@ class Message(SQLModel, table=True):
         if not self.reply_tokens or not self.reply_ms:
             return None
         return self.reply_tokens / (self.reply_ms / 1000)
+
+
+class TokenRatio(SQLModel, table=True):
+    """Characters and tokens of a model's measured messages: its learned characters per token."""
+
+    __tablename__ = "token_ratio"
+
+    model: str = Field(primary_key=True)
+    chars: int
+    tokens: int

@@ -1,4 +1,4 @@
-"""Persistence of chats and messages: engine, migrations and one short session per unit of work."""
+"""Persistence of chats, messages and token ratios: engine, migrations and one short session per unit of work."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +11,8 @@ from alembic.util import CommandError
 from sqlalchemy import Engine, event, func, make_url
 from sqlmodel import Session, create_engine, delete, select, update
 
-from chatcore.models import Chat, Message, Status, utc_now
+from chatcore.models import Chat, Message, Status, TokenRatio, utc_now
+from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,8 +49,8 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every pending migration; safe to run on every start."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply every pending migration up to `revision`; safe to run on every start."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as connection:
@@ -59,7 +60,7 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         _refuse_newer_schema(connection, ScriptDirectory.from_config(config))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         connection.commit()
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
@@ -185,6 +186,7 @@ def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text:
         session.exec(delete(Message).where(Message.chat_id == chat_id, Message.id > user.id))
         if edited_text is not None:
             user.content = edited_text
+            user.tokens = None  # measured for the old text
             session.add(user)
         reply = _empty_reply(chat_id, model)
         session.add(reply)
@@ -233,14 +235,58 @@ def count_messages(engine: Engine, chat_id: int) -> int:
 
 def iter_messages_newest_first(engine: Engine, chat_id: int, batch: int = 50) -> Iterator[Message]:
     """A chat's messages from newest to oldest, read in small batches so callers can stop early."""
-    before = None
+    return _iter_messages(engine, chat_id, newest_first=True, after=None, before=None, batch=batch)
+
+
+def iter_messages_between(
+    engine: Engine, chat_id: int, after: int | None, before: int, batch: int = 50
+) -> Iterator[Message]:
+    """A chat's messages with ids between `after` (None: the first) and `before`, oldest first, in small batches."""
+    return _iter_messages(engine, chat_id, newest_first=False, after=after, before=before, batch=batch)
+
+
+def _iter_messages(
+    engine: Engine, chat_id: int, newest_first: bool, after: int | None, before: int | None, batch: int
+) -> Iterator[Message]:
     while True:
         with _session(engine) as session:
             query = select(Message).where(Message.chat_id == chat_id)
+            if after is not None:
+                query = query.where(Message.id > after)
             if before is not None:
                 query = query.where(Message.id < before)
-            rows = session.exec(query.order_by(Message.id.desc()).limit(batch)).all()
+            order = Message.id.desc() if newest_first else Message.id.asc()
+            rows = session.exec(query.order_by(order).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
             return
-        before = rows[-1].id
+        if newest_first:
+            before = rows[-1].id
+        else:
+            after = rows[-1].id
+
+
+def get_ratio(engine: Engine, model: str) -> Ratio:
+    """The characters per token learned for a model, or the starting guess."""
+    with _session(engine) as session:
+        row = session.get(TokenRatio, model)
+        return Ratio(row.chars, row.tokens) if row else Ratio()
+
+
+def save_token_counts(engine: Engine, counts: dict[int, int], model: str, ratio: Ratio) -> None:
+    """Store measured token counts of messages and the model's updated ratio, in one transaction."""
+    with _session(engine) as session:
+        for message_id, tokens in counts.items():
+            session.exec(update(Message).where(Message.id == message_id).values(tokens=tokens))
+        session.merge(TokenRatio(model=model, chars=ratio.chars, tokens=ratio.tokens))
+        session.commit()
+
+
+def save_memory(engine: Engine, chat_id: int, expected_until: int | None, memory: str, until: int) -> bool:
+    """Replace a chat's memory, unless another update got there first (its coverage moved)."""
+    covered = Chat.memory_until.is_(None) if expected_until is None else Chat.memory_until == expected_until
+    with _session(engine) as session:
+        query = update(Chat).where(Chat.id == chat_id, covered).values(memory=memory, memory_until=until)
+        changed = session.exec(query).rowcount
+        session.commit()
+        return changed == 1
