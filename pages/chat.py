@@ -6,6 +6,7 @@ import resources
 from chatcore import store
 from chatcore.captions import reply_caption
 from chatcore.models import Message, Status
+from chatcore.prompt import ContextOverflowError
 from chatcore.workers import ChatBusyError, Job
 
 HISTORY_STEP = 50
@@ -98,6 +99,9 @@ def launch(start, chat_id: int, model: str, *text: str) -> None:
     except ChatBusyError as error:
         not_sent = f" Not sent:\n\n> {text[0]}" if text else ""
         st.warning(f"{error}{not_sent}")
+        return
+    except ContextOverflowError as error:
+        st.error(str(error), icon=":material/error:")
         return
     st.rerun()
 

@@ -110,11 +110,11 @@ def test_chat_settings_are_saved_and_sent(app_env, db_url):
 
 def test_a_new_chat_starts_with_the_last_settings(app_env):
     at = send(open_app(), "first")
-    save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 16384})
+    save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 2048})
     at.sidebar.button[0].click().run()  # New chat
     send(at, "in a new chat")
     assert len(chat_buttons(at)) == 2
-    assert app_env.chat_requests[-1]["options"]["num_ctx"] == 16384
+    assert app_env.chat_requests[-1]["options"]["num_ctx"] == 2048
     assert app_env.chat_requests[-1]["messages"][0]["content"] == "Be brief."
 
 
@@ -296,3 +296,12 @@ def test_stored_partial_and_error_replies_render_as_such(app_env, db_url):
 def test_html_in_messages_is_not_rendered_as_html(app_env):
     at = send(open_app(), "<script>alert(1)</script><b>bold</b>")
     assert all(not markdown.proto.allow_html for markdown in at.markdown)
+
+
+def test_a_message_too_long_for_the_context_is_refused_and_kept(app_env):
+    at = send(open_app(), "x" * 20_000)
+    assert "Not sent: your message is about 5,004 tokens" in at.error[0].value
+    assert app_env.chat_requests == []
+    at.run()
+    assert transcript(at) == [("user", "x" * 20_000)]
+    assert "Your message is saved" in at.chat_message[1].error[0].value

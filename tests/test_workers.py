@@ -8,6 +8,7 @@ import pytest
 from chatcore import store
 from chatcore.backends import OllamaBackend
 from chatcore.models import Status
+from chatcore.prompt import ContextOverflowError
 from chatcore.workers import ChatBusyError, Registry
 from tests.ollama_standin import StandinOllama
 
@@ -136,3 +137,17 @@ def test_title_is_generated_in_the_background(engine):
         registry.send(OllamaBackend(server.url), chat.id, MODEL, "hello bot")
         wait_until(lambda: store.get_chat(engine, chat.id).title == "Greeting the bot")
         assert len(server.chat_requests) == 2
+
+
+def test_a_message_too_long_is_refused_before_sending_and_the_chat_stays_free(engine, standin):
+    registry = Registry(engine, auto_title=False)
+    backend = OllamaBackend(standin.url)
+    chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 2048})
+    with pytest.raises(ContextOverflowError, match="Your message is saved"):
+        registry.send(backend, chat.id, MODEL, "x" * 10_000)
+    assert registry.get(chat.id) is None and standin.chat_requests == []
+    user, reply = store.recent_messages(engine, chat.id, limit=5)
+    assert (user.content, reply.status) == ("x" * 10_000, Status.ERROR)
+    registry.send(backend, chat.id, MODEL, "a shorter one")
+    wait_until(lambda: registry.get(chat.id) is None)
+    assert standin.chat_requests[-1]["messages"] == [{"role": "user", "content": "a shorter one"}]
