@@ -6,7 +6,7 @@ from functools import partial
 
 from sqlalchemy import Engine
 
-from chatcore import generation
+from chatcore import generation, memory
 from chatcore.backends import Backend, BackendError
 from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.generation import Turn
@@ -125,5 +125,8 @@ class Registry:
             error = f"Unexpected error: {failure!r}"
         finally:
             self._release(job, error)
-        if self.auto_title and not error and not job.stop.is_set():
+        if error:
+            return
+        if self.auto_title and not job.stop.is_set():
             generation.improve_title(self.engine, backend, job.chat_id, prompt.model)
+        memory.update_memory(self.engine, backend, job.chat_id, prompt.model, self.reply_reserve)
