@@ -55,11 +55,11 @@ def backend_choice() -> backends.Choice:
 
 
 @st.cache_resource(show_spinner=False)
-def _registry_for(url: str, auto_title: bool) -> workers.Registry:
-    return workers.Registry(_engine_for(url), auto_title)
+def _registry_for(url: str, auto_title: bool, reply_reserve: float) -> workers.Registry:
+    return workers.Registry(_engine_for(url), auto_title, reply_reserve)
 
 
 def registry() -> workers.Registry:
     """The replies being written in this process, shared by every browser session."""
     current = settings()
-    return _registry_for(current.db_url, current.auto_title)
+    return _registry_for(current.db_url, current.auto_title, current.reply_reserve)

@@ -11,6 +11,10 @@ from chatcore.export import Format, plan_export
 CHATS_STEP = 50
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 PAGES = Path(__file__).parent / "pages"
+MEMORY_HELP = (
+    "When turns no longer fit in the context, the chat's model summarises them in the background, "
+    "and the summary is sent with every request."
+)
 
 st.set_page_config(page_title="chatcore", page_icon="💬")
 resources.mark_frame_ready()
@@ -91,7 +95,7 @@ def render_chat_list(engine, current: int | None) -> None:
 
 
 def render_chat_settings(engine, chat_id: int) -> None:
-    """Title, system prompt, temperature and context length of the current chat; export and delete it."""
+    """Title, system prompt, temperature, context length and memory of the current chat; export and delete it."""
     chat = store.get_chat(engine, chat_id)
     with st.expander("Chat settings"):
         with st.form(f"settings-{chat_id}", border=False):
@@ -100,7 +104,10 @@ def render_chat_settings(engine, chat_id: int) -> None:
             temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
             num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
             lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
-            num_ctx = st.select_slider("Context length (tokens)", lengths, value=num_ctx)
+            num_ctx = st.select_slider(
+                "Context length (tokens)", lengths, value=num_ctx, help="At most the model's own (trained) length."
+            )
+            memory_enabled = st.toggle("Memory", value=chat.memory_enabled, help=MEMORY_HELP)
             if st.form_submit_button("Save"):
                 options = chat.options | {"temperature": temperature, "num_ctx": num_ctx}
                 store.update_chat(
@@ -109,6 +116,7 @@ def render_chat_settings(engine, chat_id: int) -> None:
                     title=title.strip() or chat.title,
                     system_prompt=system_prompt.strip(),
                     options=options,
+                    memory_enabled=memory_enabled,
                 )
                 st.rerun()
         render_export_button(engine, chat_id)

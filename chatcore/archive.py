@@ -5,7 +5,16 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, PositiveInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from chatcore.models import Chat, Message, Status, utc_now
@@ -69,6 +78,7 @@ class MessageRecord(Record):
     prompt_ms: Millis
     reply_ms: Millis
     total_ms: Millis
+    tokens: TokenCount = None
     created_at: UtcTime
 
 
@@ -80,9 +90,19 @@ class ChatRecord(Record):
     model: Name
     system_prompt: Text
     options: Annotated[dict[Name, JsonValue], Field(max_length=MAX_OPTIONS)]
+    memory: Text = ""
+    memory_until: PositiveInt | None = None
+    memory_enabled: bool = True
     created_at: UtcTime
     updated_at: UtcTime
     messages: Annotated[list[MessageRecord], Field(max_length=MAX_MESSAGES_PER_CHAT)]
+
+    @model_validator(mode="after")
+    def check_memory_until(self) -> "ChatRecord":
+        """The memory must cover up to one of the chat's own messages."""
+        if self.memory_until is not None and self.memory_until not in {message.id for message in self.messages}:
+            raise ValueError(f"memory_until: {self.memory_until} is not the id of one of this chat's messages")
+        return self
 
     def fingerprint(self) -> str:
         """A content hash that recognises this chat in any export: when it began and what was said."""

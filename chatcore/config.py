@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_NUM_CTX = 4096
+DEFAULT_REPLY_RESERVE = 0.25  # share of the context length kept free for the reply
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
 
 
@@ -18,6 +19,7 @@ class Settings:
     backend: str
     default_model: str
     num_ctx: int
+    reply_reserve: float
     auto_title: bool
 
 
@@ -46,5 +48,14 @@ def load_settings() -> Settings:
         backend=backend,
         default_model=os.environ.get("CHATCORE_MODEL", ""),
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
+        reply_reserve=read_reply_reserve(),
         auto_title=os.environ.get("CHATCORE_AUTO_TITLE", "1").lower() not in ("0", "false", "no", "off"),
     )
+
+
+def read_reply_reserve() -> float:
+    """CHATCORE_REPLY_RESERVE: the share of the context length kept for the reply, above 0 and below 1."""
+    reserve = float(os.environ.get("CHATCORE_REPLY_RESERVE") or DEFAULT_REPLY_RESERVE)
+    if not 0 < reserve < 1:
+        raise ValueError(f"CHATCORE_REPLY_RESERVE must be above 0 and below 1, not {reserve}")
+    return reserve

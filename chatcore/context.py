@@ -1,45 +1,149 @@
 """The context window: which messages a request carries, within a token budget."""
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
-CHARS_PER_TOKEN = 4
-MESSAGE_OVERHEAD_TOKENS = 4  # role markers and separators the chat template adds per message
-REPLY_SHARE = 0.25  # part of num_ctx kept free for the reply
+from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
+from chatcore.tokens import MESSAGE_OVERHEAD_TOKENS, Ratio, estimate_tokens
+
+MEMORY_HEADING = "Summary of the earlier conversation, which is no longer included in full:\n"
+DOCUMENTS_HEADING = "Context from the user's documents:\n"
 
 
-class Turn(Protocol):
-    """Anything with a role and a content, such as a stored Message."""
+class Stored(Protocol):
+    """A stored message, such as a Message row: its id, role, text and measured token count."""
+
+    id: int
+    role: str
+    content: str
+    tokens: int | None
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """What every request carries first, as one system message: system prompt, memory, documents."""
+
+    system_prompt: str = ""
+    memory: str = ""
+    documents: str = ""
+
+    def text(self) -> str:
+        """The system message's text; empty when there is nothing to pin."""
+        memory = self.memory and MEMORY_HEADING + self.memory
+        documents = self.documents and DOCUMENTS_HEADING + self.documents
+        return "\n\n".join(note for note in (self.system_prompt, memory, documents) if note)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One message of the window with what it costs; a failed reply without text costs nothing and is not sent."""
 
     role: str
     content: str
+    tokens: int
+    measured: bool = False
+    message_id: int | None = None  # None for the pinned system note
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough token count for one message: ~4 characters a token plus template overhead."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS
+@dataclass(frozen=True)
+class Window:
+    """The messages a request carries, oldest first, the pinned note leading."""
+
+    parts: tuple[Part, ...]
+    budget: int
+    complete: bool  # True when no stored message was left out
+
+    @property
+    def messages(self) -> list[dict]:
+        """The request's messages."""
+        return [{"role": part.role, "content": part.content} for part in self.parts if part.content]
+
+    @property
+    def tokens(self) -> int:
+        """What the prompt costs, measured where known, else estimated."""
+        return sum(part.tokens for part in self.parts)
+
+    @property
+    def overflows(self) -> bool:
+        """True when the newest turn or the pinned note alone is over the budget: it must not be sent."""
+        return self.tokens > self.budget
+
+    @property
+    def history(self) -> tuple[Part, ...]:
+        """The stored messages in the window."""
+        return tuple(part for part in self.parts if part.message_id is not None)
+
+    @property
+    def oldest_id(self) -> int | None:
+        """The id of the oldest stored message in the window."""
+        return self.history[0].message_id if self.history else None
+
+    def part(self, message_id: int) -> Part | None:
+        """The part for a stored message, if it is in the window."""
+        return next((part for part in self.history if part.message_id == message_id), None)
+
+    def unmeasured_cost(self, prompt_tokens: int) -> tuple[int, int]:
+        """Characters and text tokens of the estimated parts, given what the whole prompt really cost."""
+        estimated = [part for part in self.parts if part.content and not part.measured]
+        measured = sum(part.tokens for part in self.parts if part.measured)
+        chars = sum(len(part.content) for part in estimated)
+        return chars, prompt_tokens - measured - MESSAGE_OVERHEAD_TOKENS * len(estimated)
 
 
-def prompt_budget(num_ctx: int) -> int:
+def prompt_budget(num_ctx: int, reply_reserve: float = DEFAULT_REPLY_RESERVE) -> int:
     """Tokens the prompt may use, leaving room for the reply."""
-    return int(num_ctx * (1 - REPLY_SHARE))
+    return int(num_ctx * (1 - reply_reserve))
 
 
-def build_window(system_prompt: str, newest_first: Iterable[Turn], budget: int) -> list[dict]:
-    """The request's messages, oldest first: the system prompt, then the newest messages that fit.
+def choose_context_length(trained: int | None, setting: int) -> int:
+    """The num_ctx to use: the model's trained length, capped by the user's setting."""
+    return min(trained, setting) if trained else setting
 
-    The newest message is always kept. Messages without text (failed replies) are skipped.
+
+def request_options(chat_options: dict, trained: int | None) -> dict:
+    """The model options for a request; num_ctx is always set so Ollama never truncates silently."""
+    setting = chat_options.get("num_ctx") or DEFAULT_NUM_CTX
+    return chat_options | {"num_ctx": choose_context_length(trained, setting)}
+
+
+def build_window(
+    pinned: Pinned, newest_first: Iterable[Stored], budget: int, chars_per_token: float = Ratio().value
+) -> Window:
+    """The pinned note, the newest turn whatever its size, then the newest whole turns that fit.
+
+    Reads `newest_first` only as far as it needs. A window that overflows its budget (the newest turn
+    or the pinned note alone is too big) is returned for the caller to refuse, never trimmed.
     """
-    used = estimate_tokens(system_prompt) if system_prompt else 0
-    kept: list[dict] = []
-    for turn in newest_first:
-        if not turn.content:
-            continue
-        cost = estimate_tokens(turn.content)
+    text = pinned.text()
+    head = (Part("system", text, estimate_tokens(text, chars_per_token)),) if text else ()
+    used = sum(part.tokens for part in head)
+    kept: list[Part] = []
+    for turn in group_turns(newest_first, chars_per_token):
+        cost = sum(part.tokens for part in turn)
         if kept and used + cost > budget:
-            break
-        kept.append({"role": turn.role, "content": turn.content})
+            return Window(head + tuple(reversed(kept)), budget, complete=False)
+        kept.extend(turn)
         used += cost
-    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return system + kept[::-1]
+    return Window(head + tuple(reversed(kept)), budget, complete=True)
+
+
+def group_turns(newest_first: Iterable[Stored], chars_per_token: float) -> Iterator[list[Part]]:
+    """Messages grouped into whole turns, newest first: a user message with the replies after it."""
+    turn: list[Part] = []
+    for message in newest_first:
+        turn.append(make_part(message, chars_per_token))
+        if message.role == "user":
+            yield turn
+            turn = []
+    if turn:
+        yield turn
+
+
+def make_part(message: Stored, chars_per_token: float) -> Part:
+    """A stored message as a part of the window, at its measured cost if it has one."""
+    if not message.content:
+        return Part(message.role, "", 0, message_id=message.id)
+    if message.tokens is not None:
+        return Part(message.role, message.content, message.tokens, measured=True, message_id=message.id)
+    return Part(message.role, message.content, estimate_tokens(message.content, chars_per_token), message_id=message.id)

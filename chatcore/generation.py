@@ -1,4 +1,4 @@
-"""A whole chat turn: save the user's message, build the window, stream the reply, save it."""
+"""A whole chat turn: save the user's message, plan the request, stream the reply, save it."""
 
 import re
 import time
@@ -9,10 +9,10 @@ from typing import NamedTuple
 from sqlalchemy import Engine
 
 from chatcore import store
-from chatcore.backends import Backend, BackendError, Metrics
-from chatcore.config import DEFAULT_NUM_CTX
-from chatcore.context import build_window, prompt_budget
+from chatcore.backends import Backend, BackendError, Metrics, complete_text
+from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.models import DEFAULT_TITLE, Status
+from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
 
 FLUSH_INTERVAL_S = 0.5
 TITLE_LENGTH = 60
@@ -50,16 +50,11 @@ def improve_title(engine: Engine, backend: Backend, chat_id: int, model: str) ->
     request = [{"role": "user", "content": TITLE_REQUEST.format(question=question[:2000], answer=answer[:2000])}]
     options = {"num_ctx": 4096, "num_predict": 24, "temperature": 0.2}
     try:
-        title = clean_title("".join(p for p in backend.stream_chat(model, request, options) if isinstance(p, str)))
+        title = clean_title(complete_text(backend, model, request, options))
     except BackendError:
         return  # the first-message title stays
     if title:
         store.rename_auto_title(engine, chat_id, expected=title_from_text(question), title=title)
-
-
-def request_options(chat_options: dict) -> dict:
-    """The model options for a request; num_ctx is always set so Ollama never truncates silently."""
-    return {"num_ctx": DEFAULT_NUM_CTX} | chat_options
 
 
 class Turn(NamedTuple):
@@ -69,10 +64,13 @@ class Turn(NamedTuple):
     reply_id: int
 
 
-def run_turn(engine: Engine, backend: Backend, chat_id: int, text: str, model: str) -> Iterator[str]:
-    """Save the user's message now; return the generator that streams the reply and saves it."""
+def run_turn(
+    engine: Engine, backend: Backend, chat_id: int, text: str, model: str, reply_reserve: float = DEFAULT_REPLY_RESERVE
+) -> Iterator[str]:
+    """Save the user's message and plan its request now; return the generator that streams the reply and saves it."""
     turn = start_turn(engine, chat_id, text, model)
-    return stream_reply(engine, backend, chat_id, turn.reply_id, model)
+    prompt = plan_reply(engine, backend, chat_id, turn, model, reply_reserve)
+    return stream_reply(engine, backend, turn, prompt)
 
 
 def start_turn(engine: Engine, chat_id: int, text: str, model: str) -> Turn:
@@ -88,19 +86,28 @@ def restart_reply(engine: Engine, chat_id: int, model: str, edited_text: str | N
     return Turn(*store.restart_last_exchange(engine, chat_id, model, edited_text))
 
 
+def plan_reply(
+    engine: Engine, backend: Backend, chat_id: int, turn: Turn, model: str, reply_reserve: float = DEFAULT_REPLY_RESERVE
+) -> Prompt:
+    """The request for a turn's reply; if it cannot fit, mark the reply as refused and raise ContextOverflowError."""
+    prompt = build_prompt(engine, backend, store.get_chat(engine, chat_id), model, reply_reserve, before=turn.reply_id)
+    if prompt.window.overflows:
+        refusal = describe_overflow(prompt)
+        store.update_message(engine, turn.reply_id, status=Status.ERROR, error=refusal)
+        raise ContextOverflowError(refusal)
+    return prompt
+
+
 def stream_reply(
-    engine: Engine, backend: Backend, chat_id: int, reply_id: int, model: str, stop: Event | None = None
+    engine: Engine, backend: Backend, turn: Turn, prompt: Prompt, stop: Event | None = None
 ) -> Iterator[str]:
     """Yield the reply's text; it is saved as it streams and, in `finally`, however it ends.
 
-    Setting `stop` ends the reply at the next piece, marked as stopped by the user.
+    Setting `stop` ends the reply at the next piece, marked as stopped by the user. A complete reply's
+    metrics give the exact token counts of both messages of the turn.
     """
-    chat = store.get_chat(engine, chat_id)
-    options = request_options(chat.options)
-    history = store.iter_messages_newest_first(engine, chat_id, before=reply_id)  # not turns sent after this one
-    window = build_window(chat.system_prompt, history, prompt_budget(options["num_ctx"]))
-    reply = ReplyRecorder(engine, reply_id)
-    pieces = backend.stream_chat(model, window, options)
+    reply = ReplyRecorder(engine, turn.reply_id)
+    pieces = backend.stream_chat(prompt.model, prompt.window.messages, prompt.options)
     try:
         for piece in pieces:
             if stop is not None and stop.is_set():
@@ -121,6 +128,8 @@ def stream_reply(
     finally:
         pieces.close()
         reply.save()
+        if reply.status == Status.COMPLETE:
+            record_usage(engine, prompt, turn.user_message_id, turn.reply_id, reply.text(), reply.metrics)
 
 
 class ReplyRecorder:
@@ -135,11 +144,15 @@ class ReplyRecorder:
         self.metrics = Metrics()
         self.last_flush = time.monotonic()
 
+    def text(self) -> str:
+        """The reply's text so far."""
+        return "".join(self.parts)
+
     def append(self, piece: str) -> None:
         """Add text; write it to the database if the last write is old enough."""
         self.parts.append(piece)
         if time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
-            store.update_message(self.engine, self.message_id, content="".join(self.parts))
+            store.update_message(self.engine, self.message_id, content=self.text())
             self.last_flush = time.monotonic()
 
     def fail(self, error: str) -> None:
@@ -152,7 +165,7 @@ class ReplyRecorder:
         store.update_message(
             self.engine,
             self.message_id,
-            content="".join(self.parts),
+            content=self.text(),
             status=self.status,
             error=self.error,
             prompt_tokens=self.metrics.prompt_tokens,

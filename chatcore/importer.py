@@ -69,7 +69,13 @@ def present_fingerprints(engine: Engine, chats: Iterable[ChatRecord]) -> set[str
 
 def add_chat(session: Session, record: ChatRecord) -> None:
     """Stage a chat and its messages under new ids, every other field as exported."""
-    chat = Chat(**record.model_dump(exclude={"id", "messages"}))
+    chat = Chat(**record.model_dump(exclude={"id", "messages", "memory_until"}))
     session.add(chat)
     session.flush()  # assigns the chat's id, which its messages refer to
-    session.add_all(Message(chat_id=chat.id, **message.model_dump(exclude={"id"})) for message in record.messages)
+    messages = {
+        message.id: Message(chat_id=chat.id, **message.model_dump(exclude={"id"})) for message in record.messages
+    }
+    session.add_all(messages.values())
+    if record.memory_until is not None:
+        session.flush()  # assigns the messages' ids, one of which the memory covers up to
+        chat.memory_until = messages[record.memory_until].id

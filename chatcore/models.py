@@ -1,4 +1,4 @@
-"""Database tables: chats and their messages."""
+"""Database tables: chats, their messages, and what each model's tokenizer was seen to do."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -56,6 +56,9 @@ class Chat(SQLModel, table=True):
     model: str = ""
     system_prompt: str = ""
     options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    memory: str = ""  # the rolling summary of the turns that fell out of the window
+    memory_until: int | None = None  # id of the last message the memory covers
+    memory_enabled: bool = True
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, index=True)
 
@@ -77,4 +80,15 @@ class Message(SQLModel, table=True):
     prompt_ms: float | None = None
     reply_ms: float | None = None
     total_ms: float | None = None
+    tokens: int | None = None  # what the message costs in a prompt, as the model measured it
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class TokenRatio(SQLModel, table=True):
+    """Characters and tokens of a model's measured messages: its learned characters per token."""
+
+    __tablename__ = "token_ratio"
+
+    model: str = Field(primary_key=True)
+    chars: int
+    tokens: int

@@ -1,4 +1,4 @@
-"""Persistence of chats and messages: engine, migrations and one short session per unit of work."""
+"""Persistence of chats, messages and token ratios: engine, migrations and one short session per unit of work."""
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -11,10 +11,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, event, func, make_url
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine, delete, select, update
 
-from chatcore.models import Chat, Message, Status, utc_now
+from chatcore.models import Chat, Message, Status, TokenRatio, utc_now
+from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -55,10 +58,20 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Apply the pending migrations up to `revision` (all, by default); safe to run on every start."""
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema version this chatcore knows."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the pending migrations up to `revision` (all, by default); safe to run on every start."""
+    config = _alembic_config()
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             # Batch migrations rebuild tables; with foreign keys on, dropping the old
@@ -217,6 +230,7 @@ def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text:
         session.exec(delete(Message).where(Message.chat_id == chat_id, Message.id > user.id))
         if edited_text is not None:
             user.content = edited_text
+            user.tokens = None  # measured for the old text
             session.add(user)
         reply = _empty_reply(chat_id, model)
         session.add(reply)
@@ -277,13 +291,66 @@ def iter_messages_newest_first(
     engine: Engine, chat_id: int, before: int | None = None, batch: int = 50
 ) -> Iterator[Message]:
     """A chat's messages older than `before` (default: all), newest first, in small batches to stop early."""
+    return _iter_messages(engine, chat_id, newest_first=True, after=None, before=before, batch=batch)
+
+
+def iter_messages_between(
+    engine: Engine, chat_id: int, after: int | None, before: int, batch: int = 50
+) -> Iterator[Message]:
+    """A chat's messages with ids between `after` (None: the first) and `before`, oldest first, in small batches."""
+    return _iter_messages(engine, chat_id, newest_first=False, after=after, before=before, batch=batch)
+
+
+def _iter_messages(
+    engine: Engine, chat_id: int, newest_first: bool, after: int | None, before: int | None, batch: int
+) -> Iterator[Message]:
     while True:
         with _session(engine) as session:
             query = select(Message).where(Message.chat_id == chat_id)
+            if after is not None:
+                query = query.where(Message.id > after)
             if before is not None:
                 query = query.where(Message.id < before)
-            rows = session.exec(query.order_by(Message.id.desc()).limit(batch)).all()
+            order = Message.id.desc() if newest_first else Message.id.asc()
+            rows = session.exec(query.order_by(order).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
             return
-        before = rows[-1].id
+        if newest_first:
+            before = rows[-1].id
+        else:
+            after = rows[-1].id
+
+
+def get_ratio(engine: Engine, model: str) -> Ratio:
+    """The characters per token learned for a model, or the starting guess."""
+    with _session(engine) as session:
+        row = session.get(TokenRatio, model)
+        return Ratio(row.chars, row.tokens) if row else Ratio()
+
+
+def save_token_counts(engine: Engine, counts: dict[int, int], model: str, ratio: Ratio) -> None:
+    """Store measured token counts of messages and the model's updated ratio, in one transaction."""
+    with _writing(engine) as session:
+        for message_id, tokens in counts.items():
+            session.exec(update(Message).where(Message.id == message_id).values(tokens=tokens))
+        session.exec(_upsert_ratio(engine.dialect.name, model, ratio))
+        session.commit()
+
+
+def _upsert_ratio(dialect: str, model: str, ratio: Ratio):
+    # An upsert, not read-then-write: replies finishing together must not collide on the key.
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    statement = insert(TokenRatio).values(model=model, chars=ratio.chars, tokens=ratio.tokens)
+    fresh = {"chars": statement.excluded.chars, "tokens": statement.excluded.tokens}
+    return statement.on_conflict_do_update(index_elements=["model"], set_=fresh)
+
+
+def save_memory(engine: Engine, chat_id: int, expected_until: int | None, memory: str, until: int) -> bool:
+    """Replace a chat's memory, unless another update got there first (its coverage moved)."""
+    covered = Chat.memory_until.is_(None) if expected_until is None else Chat.memory_until == expected_until
+    with _writing(engine) as session:
+        query = update(Chat).where(Chat.id == chat_id, covered).values(memory=memory, memory_until=until)
+        changed = session.exec(query).rowcount
+        session.commit()
+        return changed == 1

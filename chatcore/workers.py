@@ -6,9 +6,11 @@ from functools import partial
 
 from sqlalchemy import Engine
 
-from chatcore import generation
+from chatcore import generation, memory
 from chatcore.backends import Backend, BackendError
+from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.generation import Turn
+from chatcore.prompt import Prompt
 
 
 class ChatBusyError(RuntimeError):
@@ -59,9 +61,10 @@ class Job:
 class Registry:
     """The replies being written in this process against one database, one per chat at most."""
 
-    def __init__(self, engine: Engine, auto_title: bool = True):
+    def __init__(self, engine: Engine, auto_title: bool = True, reply_reserve: float = DEFAULT_REPLY_RESERVE):
         self.engine = engine
         self.auto_title = auto_title
+        self.reply_reserve = reply_reserve
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
 
@@ -89,19 +92,30 @@ class Registry:
             job.stop.set()
 
     def _launch(self, backend: Backend, chat_id: int, model: str, prepare: Callable[[], Turn]) -> Job:
+        """Save the turn, plan its request (a refusal raises ContextOverflowError here), write it in a thread."""
         with self._lock:
             if chat_id in self._jobs:
                 raise ChatBusyError("A reply is still being written in this chat. Wait for it, or stop it first.")
             job = Job(chat_id, prepare())
             self._jobs[chat_id] = job
-        worker = threading.Thread(target=self._run, args=(job, backend, model), daemon=True)
+        try:
+            prompt = generation.plan_reply(self.engine, backend, chat_id, job.turn, model, self.reply_reserve)
+        except Exception as failure:  # the chat must not stay busy
+            self._release(job, str(failure))
+            raise
+        worker = threading.Thread(target=self._run, args=(job, backend, prompt), daemon=True)
         worker.name = f"reply-chat-{chat_id}"
         worker.start()
         return job
 
-    def _run(self, job: Job, backend: Backend, model: str) -> None:
+    def _release(self, job: Job, error: str) -> None:
+        with self._lock:
+            del self._jobs[job.chat_id]
+        job.finish(error)
+
+    def _run(self, job: Job, backend: Backend, prompt: Prompt) -> None:
         error = ""
-        stream = generation.stream_reply(self.engine, backend, job.chat_id, job.turn.reply_id, model, job.stop)
+        stream = generation.stream_reply(self.engine, backend, job.turn, prompt, job.stop)
         try:
             for piece in stream:
                 job.append(piece)
@@ -110,8 +124,9 @@ class Registry:
         except Exception as failure:  # the worker must always finish and leave the registry
             error = f"Unexpected error: {failure!r}"
         finally:
-            with self._lock:
-                del self._jobs[job.chat_id]
-            job.finish(error)
-        if self.auto_title and not error and not job.stop.is_set():
-            generation.improve_title(self.engine, backend, job.chat_id, model)
+            self._release(job, error)
+        if error:
+            return
+        if self.auto_title and not job.stop.is_set():
+            generation.improve_title(self.engine, backend, job.chat_id, prompt.model)
+        memory.update_memory(self.engine, backend, job.chat_id, prompt.model, self.reply_reserve)

@@ -1,13 +1,14 @@
-"""The chat page: history, input, and the reply being written, followed live."""
+"""The chat page: history, what the model is sent, input, and the reply being written, followed live."""
 
 from collections.abc import Iterator
 
 import streamlit as st
 
 import resources
-from chatcore import store
-from chatcore.captions import reply_caption
+from chatcore import memory, store
+from chatcore.captions import context_caption, outside_note, reply_caption
 from chatcore.models import Message, Status
+from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
 from chatcore.workers import ChatBusyError, Job
 
 HISTORY_STEP = 50
@@ -24,17 +25,50 @@ def render_message(message: Message) -> None:
             st.caption(caption)
 
 
-def render_history(engine, chat_id: int, until: int | None) -> list[Message]:
-    """The latest messages up to `until` (the rest is being written), with a control to show earlier ones."""
+def render_history(engine, chat_id: int, until: int | None, context: Prompt | None) -> list[Message]:
+    """The latest messages up to `until` (the rest is being written), with a control to show earlier ones.
+
+    A divider marks where the messages the model is sent begin.
+    """
     limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
     earlier = store.count_messages(engine, chat_id) - limit
     if earlier > 0 and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
         st.session_state.history_limit = limit + HISTORY_STEP
         st.rerun()
     messages = [m for m in store.recent_messages(engine, chat_id, limit) if until is None or m.id <= until]
+    boundary = None if context is None or context.window.complete else context.window.oldest_id
     for message in messages:
+        if message.id == boundary:
+            render_divider(engine, context)
         render_message(message)
     return messages
+
+
+def render_divider(engine, context: Prompt) -> None:
+    """The faint line above the oldest message the model is sent; the memory, if it covers what is above."""
+    chat = context.chat
+    summarised = chat.memory_enabled and memory.is_up_to_date(engine, chat, context.window)
+    st.caption(f"⋯ {outside_note(summarised)} ⋯", help=chat.memory if summarised else None)
+
+
+def chat_context(engine, chat_id: int, model: str | None) -> Prompt | None:
+    """The request the chat would send next (without a model, none)."""
+    if not model:
+        return None
+    backend = resources.backend_choice().backend
+    return build_prompt(engine, backend, store.get_chat(engine, chat_id), model, resources.settings().reply_reserve)
+
+
+def render_context_caption(engine, context: Prompt) -> None:
+    """How much of the chat the next request carries, just above the input."""
+    window, chat = context.window, context.chat
+    explained = (
+        f"{context.model} is sent the system prompt and memory, then the newest whole turns that fit in "
+        f"{window.budget:,} tokens: the context length {context.options['num_ctx']:,} less "
+        f"{context.reply_reserve:.0%} kept for the reply. Token counts are as the model measured them, "
+        "estimated for text it has not seen yet."
+    )
+    st.caption(context_caption(window, store.count_messages(engine, chat.id), chat.memory_enabled), help=explained)
 
 
 def follow_reply(job: Job) -> None:
@@ -113,6 +147,9 @@ def launch(start, chat_id: int, model: str, *text: str) -> None:
     except store.StorageError as failure:
         refuse(st.error, failure, *text)
         return
+    except ContextOverflowError as error:
+        st.error(str(error), icon=":material/error:")
+        return
     st.rerun()
 
 
@@ -145,9 +182,12 @@ if current_chat is None:
     st.markdown("#### What's on your mind?")
     st.caption("Everything stays on this computer: chats are saved locally as you type.")
 else:
-    shown = render_history(db, current_chat, until=job.turn.user_message_id if job else None)
+    context = chat_context(db, current_chat, current_model)
+    shown = render_history(db, current_chat, until=job.turn.user_message_id if job else None, context=context)
     if job is None:
         render_last_turn_actions(current_chat, shown, current_model)
+    if context is not None:
+        render_context_caption(db, context)
 if job is None and not current_model:
     placeholder = "No model available: see the sidebar"
 else:

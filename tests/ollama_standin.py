@@ -83,9 +83,9 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_PATTERN.findall(text)
 
 
-def prompt_token_estimate(messages: list[dict]) -> int:
-    """Deterministic stand-in for the size of the rendered prompt in tokens."""
-    return sum(len(message.get("content") or "") // 4 + 4 for message in messages) + 1
+def prompt_token_estimate(messages: list[dict], chars_per_token: int = 4) -> int:
+    """Deterministic stand-in for the size of the rendered prompt in tokens: text, 4 per message, 1 to start."""
+    return sum(len(message.get("content") or "") // chars_per_token + 4 for message in messages) + 1
 
 
 def go_json(value) -> bytes:
@@ -258,6 +258,7 @@ class StandinOllama:
         reply: Callable[[list[dict]], str] | None = None,
         port: int = 0,
         prompt_delay: float = 0.0,
+        chars_per_token: int = 4,
     ):
         self.models = dict(DEFAULT_MODELS if models is None else models)
         unknown = set(self.models.values()) - set(BEHAVIOURS)
@@ -265,6 +266,7 @@ class StandinOllama:
             raise ValueError(f"unknown model behaviours {sorted(unknown)}; use one of {BEHAVIOURS}")
         self.token_delay = token_delay
         self.prompt_delay = prompt_delay  # seconds of "prompt evaluation" before the first token
+        self.chars_per_token = chars_per_token  # how prompt_eval_count counts message text
         self.reply = reply or echo_reply
         self.chat_requests: list[dict] = []
         self.disconnects = 0
@@ -559,9 +561,9 @@ class _Handler(BaseHTTPRequestHandler):
         if 0 < limit <= len(tokens):  # at exactly the limit the real runner stops before it can emit EOS
             tokens, done_reason = tokens[:limit], "length"
         time.sleep(standin.prompt_delay)
-        generation = Generation(
-            model, tokens, done_reason, prompt_token_estimate(messages), started_ns, loaded_ns, time.perf_counter_ns()
-        )
+        prompt_tokens = prompt_token_estimate(messages, standin.chars_per_token)
+        prompted_ns = time.perf_counter_ns()
+        generation = Generation(model, tokens, done_reason, prompt_tokens, started_ns, loaded_ns, prompted_ns)
         if body.get("stream", True):
             self.stream_chat(generation, standin.models[name])
         else:

@@ -10,6 +10,7 @@ import resources
 from chatcore import store
 from chatcore.export import Format, plan_export
 from chatcore.models import Status, utc_now
+from tests.history import fill_chat
 
 ENTRY = "app_entry.py"
 
@@ -84,7 +85,8 @@ def test_switching_chats(app_env):
 
 def save_settings(at: AppTest, **values) -> AppTest:
     """Fill the sidebar's chat settings form and save it."""
-    widgets = [w for kind in ("text_input", "text_area", "slider", "select_slider") for w in at.sidebar.get(kind)]
+    kinds = ("text_input", "text_area", "slider", "select_slider", "toggle")
+    widgets = [w for kind in kinds for w in at.sidebar.get(kind)]
     for label, value in values.items():
         next(widget for widget in widgets if widget.label == label).set_value(value)
     at.sidebar.form_submit_button[0].click().run()
@@ -111,11 +113,11 @@ def test_chat_settings_are_saved_and_sent(app_env, db_url):
 
 def test_a_new_chat_starts_with_the_last_settings(app_env):
     at = send(open_app(), "first")
-    save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 16384})
+    save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 2048})
     at.sidebar.button[0].click().run()  # New chat
     send(at, "in a new chat")
     assert len(chat_buttons(at)) == 2
-    assert app_env.chat_requests[-1]["options"]["num_ctx"] == 16384
+    assert app_env.chat_requests[-1]["options"]["num_ctx"] == 2048
     assert app_env.chat_requests[-1]["messages"][0]["content"] == "Be brief."
 
 
@@ -378,3 +380,50 @@ def test_a_chat_chosen_on_the_export_page_opens_on_the_chat_page(app_env, sample
     at = open_export_page()
     at.button(key=f"chat-{sample_chats[0]}").click().run()
     assert transcript(at)[0] == ("user", "Where should I eat?")
+
+
+def context_caption(at: AppTest) -> str:
+    return next(caption.value for caption in at.caption if caption.value.startswith("context:"))
+
+
+def dividers(at: AppTest) -> list[str]:
+    return [caption.value for caption in at.caption if caption.value.startswith("⋯")]
+
+
+def test_the_caption_says_what_the_next_request_carries(app_env):
+    at = send(open_app(), "hello")
+    # "hello" measured at 6 tokens (the prompt of the stand-in), the reply at 2 (its eval_count)
+    assert context_caption(at) == "context: 2 of 2 messages · 8 / 3,072 tokens · memory on"
+    assert dividers(at) == []
+
+
+def test_messages_outside_the_window_are_marked(app_env, db_url):
+    engine = store.open_engine(db_url)
+    chat = store.create_chat(engine, model="llama3:8b", options={"num_ctx": 2048})
+    fill_chat(engine, chat.id, 60)  # about 43 tokens a message: 34 fit in 1,536
+    at = open_app()
+    assert context_caption(at).startswith("context: 34 of 60 messages · ")
+    assert dividers(at) == ["⋯ earlier messages are not sent to the model ⋯"]
+    shown = list(at.main.children.values())  # in page order
+    divider_at = next(index for index, element in enumerate(shown) if element.type == "caption")
+    assert shown[divider_at + 1].markdown[0].value.startswith("26: ")  # the oldest of the 34
+    newest = store.recent_messages(engine, chat.id, limit=1)[0]
+    store.save_memory(engine, chat.id, expected_until=None, memory="Questions about trams.", until=newest.id)
+    at.run()
+    assert dividers(at) == ["⋯ earlier messages are summarised ⋯"]
+
+
+def test_memory_can_be_switched_off_per_chat(app_env):
+    at = send(open_app(), "hello")
+    save_settings(at, Memory=False)
+    assert context_caption(at).endswith("· memory off")
+    assert not store.get_chat(resources.engine(), at.session_state.chat_id).memory_enabled
+
+
+def test_a_message_too_long_for_the_context_is_refused_and_kept(app_env):
+    at = send(open_app(), "x" * 20_000)
+    assert "Not sent: your message is about 5,004 tokens" in at.error[0].value
+    assert app_env.chat_requests == []
+    at.run()
+    assert transcript(at) == [("user", "x" * 20_000)]
+    assert "Your message is saved" in at.chat_message[1].error[0].value

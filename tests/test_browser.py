@@ -137,7 +137,8 @@ def test_chat_streams_and_survives_a_reload(browser, app, tmp_path):
     assert "Everything stays" not in reply.inner_text()  # mid-stream: the text is still arriving
     expect(reply).to_contain_text("Everything stays on this computer.", timeout=15_000)
     settle(page)
-    expect(page.locator('[data-testid="stCaptionContainer"]').last).to_contain_text("tokens/s")
+    expect(reply.locator('[data-testid="stCaptionContainer"]')).to_contain_text("tokens/s")
+    expect(page.get_by_text("context: 2 of 2 messages")).to_be_visible()
     save_screenshot(page, tmp_path)
 
     page.reload()

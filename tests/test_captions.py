@@ -1,8 +1,9 @@
-"""The line under each reply."""
+"""The line under each reply, the line above the input, the divider."""
 
 import pytest
 
-from chatcore.captions import reply_caption
+from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.context import Part, Window
 from chatcore.models import Message, Status
 
 
@@ -21,3 +22,28 @@ from chatcore.models import Message, Status
 )
 def test_reply_caption(fields, caption):
     assert reply_caption(Message(chat_id=1, role="assistant", **fields)) == caption
+
+
+SENT = Window(
+    (Part("system", "Be brief.", 7), Part("user", "hi", 5, True, 8), Part("assistant", "", 0, False, 9)), 3072, False
+)
+
+
+@pytest.mark.parametrize(
+    ("window", "total", "memory_enabled", "caption"),
+    [
+        (SENT, 40, True, "context: 2 of 40 messages · 12 / 3,072 tokens · memory on"),
+        (SENT, 2, False, "context: 2 of 2 messages · 12 / 3,072 tokens · memory off"),
+        (Window((), 98304, True), 0, True, "context: 0 of 0 messages · 0 / 98,304 tokens · memory on"),
+    ],
+)
+def test_context_caption(window, total, memory_enabled, caption):
+    assert context_caption(window, total, memory_enabled) == caption
+
+
+@pytest.mark.parametrize(
+    ("summarised", "note"),
+    [(True, "earlier messages are summarised"), (False, "earlier messages are not sent to the model")],
+)
+def test_outside_note(summarised, note):
+    assert outside_note(summarised) == note

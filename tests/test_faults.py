@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from chatcore import generation, store
 from chatcore.backends import FakeBackend
 from chatcore.models import Status
+from chatcore.prompt import ContextOverflowError
 
 HOLD_LOCK = """
 import sqlite3, sys, time
@@ -72,10 +73,13 @@ def test_a_database_locked_by_another_process_is_waited_for(sqlite_path):
     engine.dispose()
 
 
-def test_a_one_megabyte_message_is_saved_whole(engine):
+def test_a_one_megabyte_message_is_saved_whole_and_refused_clearly(engine):
     chat = store.create_chat(engine, model="fake:latest")
     giant = "A long paste. " * 75_000
-    stream = generation.run_turn(engine, FakeBackend(replies=["Received."]), chat.id, giant, "fake:latest")
-    list(stream)
-    question = store.recent_messages(engine, chat.id, limit=2)[0]
+    backend = FakeBackend(replies=["Received."])
+    with pytest.raises(ContextOverflowError, match="Your message is saved"):
+        generation.run_turn(engine, backend, chat.id, giant, "fake:latest")
+    question, reply = store.recent_messages(engine, chat.id, limit=2)
     assert question.content == giant and len(giant) > 1_000_000
+    assert reply.status == Status.ERROR and "Not sent" in reply.error
+    assert backend.calls == []

@@ -7,6 +7,7 @@ import pytest
 from chatcore import generation, store
 from chatcore.backends import BackendError, FakeBackend
 from chatcore.models import DEFAULT_TITLE, Status
+from chatcore.prompt import ContextOverflowError
 
 
 @pytest.fixture
@@ -18,6 +19,12 @@ def messages(engine, chat_id):
     return store.recent_messages(engine, chat_id, limit=100)
 
 
+def answer(engine, backend, chat_id, turn, stop=None):
+    """Plan a saved turn's request and return the stream of its reply."""
+    prompt = generation.plan_reply(engine, backend, chat_id, turn, "fake:latest")
+    return generation.stream_reply(engine, backend, turn, prompt, stop)
+
+
 def test_complete_turn_saves_both_messages_with_metrics(engine, chat):
     backend = FakeBackend(replies=["Hello there friend"])
     reply = "".join(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
@@ -25,7 +32,8 @@ def test_complete_turn_saves_both_messages_with_metrics(engine, chat):
     user, assistant = messages(engine, chat.id)
     assert (user.role, user.content, user.status) == ("user", "hi", Status.COMPLETE)
     assert (assistant.content, assistant.status, assistant.model) == (reply, Status.COMPLETE, "fake:latest")
-    assert (assistant.prompt_tokens, assistant.reply_tokens) == (1, 3)
+    assert (assistant.prompt_tokens, assistant.reply_tokens) == (5, 3)
+    assert (user.tokens, assistant.tokens) == (5, 3)
 
 
 def test_request_carries_num_ctx_and_the_history(engine, chat):
@@ -39,6 +47,25 @@ def test_request_carries_num_ctx_and_the_history(engine, chat):
         {"role": "assistant", "content": "one"},
         {"role": "user", "content": "second"},
     ]
+
+
+def test_a_message_too_long_for_the_context_is_refused_before_sending_and_kept(engine, chat):
+    backend = FakeBackend(replies=["never"])
+    with pytest.raises(ContextOverflowError, match="about 2,504 tokens") as refusal:
+        generation.run_turn(engine, backend, chat.id, "x" * 10_000, "fake:latest")
+    assert backend.calls == []
+    user, reply = messages(engine, chat.id)
+    assert user.content == "x" * 10_000
+    assert (reply.status, reply.error) == (Status.ERROR, str(refusal.value))
+    assert "at most 1,536 (the context length 2,048 less 25% kept for the reply)" in reply.error
+
+
+def test_old_turns_leave_the_request_whole_when_the_budget_is_full(engine):
+    chat = store.create_chat(engine, options={"num_ctx": 200})  # 150 tokens: not quite two turns
+    backend = FakeBackend(replies=["a " * 30, "b " * 30, "c " * 30])
+    for text in ("1" * 144, "2" * 144, "3" * 144):
+        list(generation.run_turn(engine, backend, chat.id, text, "fake:latest"))
+    assert [m["content"][0] for m in backend.calls[-1]["messages"]] == ["2", "b", "3"]
 
 
 def test_system_prompt_leads_the_request(engine, chat):
@@ -94,9 +121,7 @@ def test_user_message_and_an_empty_reply_are_saved_before_streaming_starts(engin
 def test_stop_event_ends_the_reply_as_stopped(engine, chat):
     stop = threading.Event()
     turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
-    stream = generation.stream_reply(
-        engine, FakeBackend(replies=["a b c d"]), chat.id, turn.reply_id, "fake:latest", stop
-    )
+    stream = answer(engine, FakeBackend(replies=["a b c d"]), chat.id, turn, stop)
     assert next(stream) == "a"
     stop.set()
     assert list(stream) == []
@@ -106,8 +131,7 @@ def test_stop_event_ends_the_reply_as_stopped(engine, chat):
 def test_regenerate_replaces_the_last_reply(engine, chat):
     backend = FakeBackend(replies=["first answer", "second answer"])
     list(generation.run_turn(engine, backend, chat.id, "question", "fake:latest"))
-    turn = generation.restart_reply(engine, chat.id, "fake:latest")
-    list(generation.stream_reply(engine, backend, chat.id, turn.reply_id, "fake:latest"))
+    list(answer(engine, backend, chat.id, generation.restart_reply(engine, chat.id, "fake:latest")))
     assert [(m.role, m.content) for m in messages(engine, chat.id)] == [
         ("user", "question"),
         ("assistant", "second answer"),
@@ -119,8 +143,7 @@ def test_edit_and_resend_changes_the_last_question(engine, chat):
     backend = FakeBackend(replies=["one", "two", "three"])
     list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
     list(generation.run_turn(engine, backend, chat.id, "secnd", "fake:latest"))
-    turn = generation.restart_reply(engine, chat.id, "fake:latest", "second")
-    list(generation.stream_reply(engine, backend, chat.id, turn.reply_id, "fake:latest"))
+    list(answer(engine, backend, chat.id, generation.restart_reply(engine, chat.id, "fake:latest", "second")))
     assert [m.content for m in messages(engine, chat.id)] == ["first", "one", "second", "three"]
 
 

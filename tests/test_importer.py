@@ -260,3 +260,24 @@ def test_malformed_files_are_refused_and_nothing_is_written(exported, other_engi
 )
 def test_report_summary(report, summary):
     assert report.summary() == summary
+
+
+def test_a_chat_memory_survives_the_round_trip(engine, sample_chats, other_engine):
+    trip_messages = store.list_messages(engine, sample_chats[0])
+    store.save_memory(
+        engine, sample_chats[0], expected_until=None, memory="They ate at the market.", until=trip_messages[1].id
+    )
+    import_archive(other_engine, plan_export(engine, None, Format.JSON).build())
+    imported = next(chat for chat in store.find_chats(other_engine, None) if chat.memory)
+    covered = next(
+        message for message in store.list_messages(other_engine, imported.id) if message.id == imported.memory_until
+    )
+    assert (imported.memory, covered.content) == ("They ate at the market.", trip_messages[1].content)
+
+
+def test_memory_must_cover_one_of_the_chats_messages(exported, other_engine):
+    document = json.loads(exported)
+    document["chats"][0]["memory_until"] = 999_999
+    with pytest.raises(ArchiveError, match="memory_until: 999999 is not the id of one of this chat's messages"):
+        import_archive(other_engine, json.dumps(document).encode())
+    assert store.count_chats(other_engine) == 0

@@ -1,6 +1,7 @@
 """Chat search: titles by substring, messages by full-text index, on both databases."""
 
 import pytest
+from sqlalchemy import text
 
 from chatcore import search, store
 
@@ -65,9 +66,21 @@ def test_index_follows_updates_and_deletes(engine, chats):
 
 def test_upgrading_an_existing_database_indexes_its_messages(db_url):
     engine = store.create_db_engine(db_url)
-    store.migrate(engine, revision="0001")
-    chat = store.create_chat(engine)
-    store.add_message(engine, chat.id, "user", "written before search existed")
+    store.migrate(engine, revision="0002_context")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO chat (title, model, system_prompt, options, memory, memory_enabled, created_at, "
+                "updated_at) VALUES ('Old', '', '', '{}', '', true, '2025-05-01 10:00:00', '2025-05-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO message (chat_id, role, content, status, error, model, created_at) VALUES "
+                "((SELECT id FROM chat), 'user', 'written before search existed', 'complete', '', '', '2025-05-01')"
+            )
+        )
     store.migrate(engine)
+    [chat] = store.list_chats(engine, limit=5)
     assert found(engine, "existed") == [(chat.id, False)]
     engine.dispose()

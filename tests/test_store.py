@@ -1,10 +1,14 @@
 """Storage: chats, messages, pragmas and migrations."""
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from chatcore import store
 from chatcore.models import Status, tokens_per_second
+from chatcore.tokens import Ratio
 
 
 def test_chats_are_listed_newest_activity_first(engine):
@@ -77,13 +81,12 @@ def test_data_folder_is_created(tmp_path):
 
 def test_migrate_is_idempotent_and_keeps_data(db_url):
     engine = store.open_engine(db_url)
-    head = store.schema_version(engine)
     chat = store.create_chat(engine)
     store.add_message(engine, chat.id, "user", "remember me")
     engine.dispose()
     reopened = store.open_engine(db_url)
     store.migrate(reopened)
-    assert store.schema_version(reopened) == head
+    assert store.schema_version(reopened) == store.head_revision()
     assert [m.content for m in store.recent_messages(reopened, chat.id, limit=5)] == ["remember me"]
     reopened.dispose()
 
@@ -93,3 +96,86 @@ def test_database_from_a_newer_version_is_refused(engine, db_url):
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(store.SchemaTooNewError, match="newer version"):
         store.open_engine(db_url)
+
+
+def test_migration_from_0001_keeps_everything_and_adds_the_context_columns(db_url):
+    engine = store.create_db_engine(db_url)
+    store.migrate(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO chat (id, title, model, system_prompt, options, created_at, updated_at) VALUES "
+                "(1, 'Lisbon', 'llama3:8b', 'Be brief.', '{\"num_ctx\": 8192}', '2025-05-01 10:00:00', "
+                "'2025-05-01 10:05:00'), (2, 'Empty', '', '', '{}', '2025-05-02 10:00:00', '2025-05-02 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO message (chat_id, role, content, status, error, model, prompt_tokens, reply_tokens, "
+                "created_at) VALUES (1, 'user', 'What to see?', 'complete', '', '', NULL, NULL, '2025-05-01 10:00:00'),"
+                " (1, 'assistant', 'Trams.', 'complete', '', 'llama3:8b', 20, 3, '2025-05-01 10:00:01'),"
+                " (1, 'assistant', 'Half', 'partial', '', 'llama3:8b', NULL, NULL, '2025-05-01 10:00:02')"
+            )
+        )
+    store.migrate(engine)
+    assert store.schema_version(engine) == store.head_revision()
+    lisbon = store.get_chat(engine, 1)
+    assert (lisbon.title, lisbon.system_prompt, lisbon.options) == ("Lisbon", "Be brief.", {"num_ctx": 8192})
+    assert (lisbon.memory, lisbon.memory_until, lisbon.memory_enabled) == ("", None, True)
+    assert store.count_chats(engine) == 2
+    messages = store.recent_messages(engine, 1, limit=10)
+    assert [(m.content, m.status, m.reply_tokens) for m in messages] == [
+        ("What to see?", "complete", None),
+        ("Trams.", "complete", 3),
+        ("Half", "partial", None),
+    ]
+    assert [m.tokens for m in messages] == [None, 3, None]  # finished replies count by their eval_count
+    assert store.get_ratio(engine, "llama3:8b") == Ratio()
+    engine.dispose()
+
+
+def outside_the_search_index(name, _type, _parents) -> bool:
+    """The full-text index lives in the migrations alone (FTS5 tables, an expression index), not in the models."""
+    return not (name or "").startswith(("message_fts", "ix_message_content_fts"))
+
+
+def test_migrations_build_the_schema_the_models_describe(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_name": outside_the_search_index})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_messages_between_two_ids_oldest_first(engine):
+    chat = store.create_chat(engine)
+    ids = [store.add_message(engine, chat.id, "user", str(index)).id for index in range(12)]
+    between = store.iter_messages_between(engine, chat.id, after=ids[2], before=ids[10], batch=3)
+    assert [m.content for m in between] == [str(index) for index in range(3, 10)]
+    from_start = store.iter_messages_between(engine, chat.id, after=None, before=ids[2])
+    assert [m.content for m in from_start] == ["0", "1"]
+
+
+def test_token_counts_and_ratios_are_saved_per_model(engine):
+    chat = store.create_chat(engine)
+    message = store.add_message(engine, chat.id, "user", "hello")
+    store.save_token_counts(engine, {message.id: 7}, "llama3:8b", Ratio(900, 300))
+    store.save_token_counts(engine, {}, "llama3:8b", Ratio(1000, 320))
+    assert store.recent_messages(engine, chat.id, limit=1)[0].tokens == 7
+    assert store.get_ratio(engine, "llama3:8b") == Ratio(1000, 320)
+    assert store.get_ratio(engine, "qwen2.5:0.5b") == Ratio()
+
+
+def test_memory_is_saved_only_over_the_coverage_it_was_made_from(engine):
+    chat = store.create_chat(engine)
+    assert store.save_memory(engine, chat.id, expected_until=None, memory="first", until=4)
+    assert not store.save_memory(engine, chat.id, expected_until=None, memory="stale", until=2)
+    assert store.save_memory(engine, chat.id, expected_until=4, memory="second", until=9)
+    saved = store.get_chat(engine, chat.id)
+    assert (saved.memory, saved.memory_until) == ("second", 9)
+
+
+def test_editing_a_message_forgets_its_measured_tokens(engine):
+    chat = store.create_chat(engine)
+    user_id, _ = store.add_exchange(engine, chat.id, "secnd", "m")
+    store.save_token_counts(engine, {user_id: 9}, "m", Ratio())
+    store.restart_last_exchange(engine, chat.id, "m", edited_text="second")
+    assert store.recent_messages(engine, chat.id, limit=2)[0].tokens is None

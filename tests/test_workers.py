@@ -5,9 +5,11 @@ import time
 
 import pytest
 
-from chatcore import store
+from chatcore import memory, store
 from chatcore.backends import OllamaBackend
+from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
+from chatcore.prompt import ContextOverflowError
 from chatcore.workers import ChatBusyError, Registry
 from tests.ollama_standin import StandinOllama
 
@@ -26,6 +28,12 @@ def wait_until(condition, timeout: float = 10.0) -> None:
 def slow_standin():
     with StandinOllama(token_delay=0.02, reply=lambda messages: "word " * 60) as server:
         yield server
+
+
+def reply_requests(server) -> list[list[dict]]:
+    """The messages of each chat request the stand-in got, summary requests left out."""
+    requests = [request["messages"] for request in server.chat_requests]
+    return [messages for messages in requests if messages[0]["content"] != memory.SUMMARY_INSTRUCTIONS]
 
 
 def last_message(engine, chat_id):
@@ -136,3 +144,41 @@ def test_title_is_generated_in_the_background(engine):
         registry.send(OllamaBackend(server.url), chat.id, MODEL, "hello bot")
         wait_until(lambda: store.get_chat(engine, chat.id).title == "Greeting the bot")
         assert len(server.chat_requests) == 2
+
+
+def test_a_message_too_long_is_refused_before_sending_and_the_chat_stays_free(engine, standin):
+    registry = Registry(engine, auto_title=False)
+    backend = OllamaBackend(standin.url)
+    chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 2048})
+    with pytest.raises(ContextOverflowError, match="Your message is saved"):
+        registry.send(backend, chat.id, MODEL, "x" * 10_000)
+    assert registry.get(chat.id) is None and standin.chat_requests == []
+    user, reply = store.recent_messages(engine, chat.id, limit=5)
+    assert (user.content, reply.status) == ("x" * 10_000, Status.ERROR)
+    registry.send(backend, chat.id, MODEL, "a shorter one")
+    wait_until(lambda: registry.get(chat.id) is None)
+    assert reply_requests(standin) == [[{"role": "user", "content": "a shorter one"}]]
+
+
+def test_evicted_turns_are_summarised_in_the_background_and_pinned(engine):
+    def reply(messages):
+        if messages[0]["content"] == memory.SUMMARY_INSTRUCTIONS:
+            return "Ana plans four days in Lisbon."
+        return "Noted: " + "details " * 30
+
+    with StandinOllama(reply=reply) as server:
+        registry = Registry(engine, auto_title=False)
+        backend = OllamaBackend(server.url)
+        chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 512})  # room for three turns
+        for day in range(1, 5):
+            registry.send(backend, chat.id, MODEL, f"Day {day} of my plans: " + "Lisbon " * 30)
+            wait_until(lambda: registry.get(chat.id) is None)
+        wait_until(lambda: store.get_chat(engine, chat.id).memory)
+        summary_request = server.chat_requests[-1]["messages"][1]["content"]
+        assert "Day 1 of my plans" in summary_request and "Day 2" not in summary_request
+        registry.send(backend, chat.id, MODEL, "What did I plan first?")
+        wait_until(lambda: registry.get(chat.id) is None)
+    sent = reply_requests(server)[-1]
+    assert sent[0] == {"role": "system", "content": MEMORY_HEADING + "Ana plans four days in Lisbon."}
+    assert not any("Day 1 of" in message["content"] for message in sent[1:])
+    assert sent[-1] == {"role": "user", "content": "What did I plan first?"}

@@ -1,7 +1,7 @@
 """Full-text search over message content: FTS5 on SQLite, a GIN expression index on PostgreSQL.
 
-Revision ID: 0004_search
-Revises: 0001
+Revision ID: 0003_search
+Revises: 0002_context
 
 On SQLite the index is an external-content FTS5 table kept in step by triggers; a later batch
 migration that rebuilds the message table must recreate those triggers.
@@ -9,8 +9,8 @@ migration that rebuilds the message table must recreate those triggers.
 
 from alembic import op
 
-revision = "0004_search"
-down_revision = "0001"
+revision = "0003_search"
+down_revision = "0002_context"
 
 SQLITE_UPGRADE = [
     "CREATE VIRTUAL TABLE message_fts USING fts5("

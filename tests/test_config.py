@@ -1,0 +1,21 @@
+"""Settings from the environment."""
+
+import pytest
+
+from chatcore.config import load_settings
+
+
+@pytest.mark.parametrize(("value", "reserve"), [(None, 0.25), ("0.4", 0.4), ("0.1", 0.1)])
+def test_reply_reserve_comes_from_the_environment(monkeypatch, value, reserve):
+    if value is None:
+        monkeypatch.delenv("CHATCORE_REPLY_RESERVE", raising=False)
+    else:
+        monkeypatch.setenv("CHATCORE_REPLY_RESERVE", value)
+    assert load_settings().reply_reserve == reserve
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2"])
+def test_a_reply_reserve_outside_zero_to_one_is_refused(monkeypatch, value):
+    monkeypatch.setenv("CHATCORE_REPLY_RESERVE", value)
+    with pytest.raises(ValueError, match="CHATCORE_REPLY_RESERVE must be above 0 and below 1"):
+        load_settings()
