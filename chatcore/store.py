@@ -160,14 +160,18 @@ def count_chats(engine: Engine) -> int:
 
 
 def update_chat(engine: Engine, chat_id: int, **fields) -> None:
-    """Change some fields of a chat."""
+    """Change some fields of a chat (nothing, if it was deleted meanwhile)."""
+    _update_row(engine, Chat, chat_id, fields)
+
+
+def _update_row(engine: Engine, table: type[Chat | Message], row_id: int, fields: dict) -> None:
     with _writing(engine) as session:
-        chat = session.get(Chat, chat_id)
-        if chat is None:
+        row = session.get(table, row_id)
+        if row is None:
             return
         for name, value in fields.items():
-            setattr(chat, name, value)
-        session.add(chat)
+            setattr(row, name, value)
+        session.add(row)
         session.commit()
 
 
@@ -255,14 +259,7 @@ def mark_interrupted_replies(engine: Engine) -> int:
 
 def update_message(engine: Engine, message_id: int, **fields) -> None:
     """Change some fields of a message (nothing, if it was deleted meanwhile)."""
-    with _writing(engine) as session:
-        message = session.get(Message, message_id)
-        if message is None:
-            return
-        for name, value in fields.items():
-            setattr(message, name, value)
-        session.add(message)
-        session.commit()
+    _update_row(engine, Message, message_id, fields)
 
 
 def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:

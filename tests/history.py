@@ -1,8 +1,21 @@
-"""Long chats for tests and benchmarks, inserted in bulk with SQLAlchemy Core."""
+"""Message histories for tests and benchmarks: stand-in rows, and long chats inserted in bulk."""
+
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert
 
 from chatcore.models import Message, Status, utc_now
+
+
+@dataclass
+class Stored:
+    """What the window reads of a stored message."""
+
+    id: int
+    role: str
+    content: str
+    tokens: int | None = None
+
 
 FILLER = "Tell me more about the history of Lisbon's trams and the hills they climb. " * 2  # 150 characters
 

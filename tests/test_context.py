@@ -1,7 +1,5 @@
 """The context window: budgets, context lengths, and which messages a request carries."""
 
-from dataclasses import dataclass
-
 import pytest
 
 from chatcore.context import (
@@ -13,14 +11,7 @@ from chatcore.context import (
     prompt_budget,
     request_options,
 )
-
-
-@dataclass
-class Stored:
-    id: int
-    role: str
-    content: str
-    tokens: int | None = None
+from tests.history import Stored
 
 
 @pytest.mark.parametrize(

@@ -1,24 +1,14 @@
 """Rolling memory: which evicted messages are summarised, the request for it, and where it is kept."""
 
-from dataclasses import dataclass
-
 import pytest
 
 from chatcore import memory, store
 from chatcore.backends import FakeBackend
 from chatcore.context import MEMORY_HEADING
 from chatcore.prompt import build_prompt
-from tests.history import fill_chat
+from tests.history import Stored, fill_chat
 
 MODEL = "fake:latest"
-
-
-@dataclass
-class Stored:
-    id: int
-    role: str
-    content: str
-    tokens: int | None = None
 
 
 SHORT = [Stored(index, "user" if index % 2 else "assistant", "x" * 40) for index in range(1, 6)]  # 14 tokens each
