@@ -295,10 +295,16 @@ class OllamaPool:
         self._owners = owners
         return list(owners)
 
+    def context_length(self, model: str) -> int | None:
+        """The model's trained context length, as the host that has it reports it."""
+        return self._owner(model).context_length(model)
+
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
-        """Stream from the host that has the model (the first host, if none is known to)."""
-        backend = self._owners.get(model, self.backends[0])
-        return backend.stream_chat(model, messages, options)
+        """Stream from the host that has the model."""
+        return self._owner(model).stream_chat(model, messages, options)
+
+    def _owner(self, model: str) -> OllamaBackend:
+        return self._owners.get(model, self.backends[0])  # the first host, if none is known to have it
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from chatcore import store
 from chatcore.export import Format, plan_export
 from chatcore.models import Status, utc_now
 from tests.history import fill_chat
+from tests.ollama_standin import StandinOllama
 
 ENTRY = "app_entry.py"
 
@@ -427,3 +428,14 @@ def test_a_message_too_long_for_the_context_is_refused_and_kept(app_env):
     at.run()
     assert transcript(at) == [("user", "x" * 20_000)]
     assert "Your message is saved" in at.chat_message[1].error[0].value
+
+
+def test_chatting_through_several_ollama_hosts(app_env, monkeypatch):
+    with StandinOllama(models={"mistral:7b": "ok"}) as second:
+        monkeypatch.setenv("OLLAMA_HOSTS", f"{app_env.url},{second.url}")
+        at = open_app()
+        assert at.sidebar.selectbox[0].options == ["llama3:8b", "qwen2.5:0.5b", "mistral:7b"]
+        at.sidebar.selectbox[0].set_value("mistral:7b").run()
+        send(at, "over there")
+    assert transcript(at)[-1] == ("assistant", "Echo: over there")
+    assert [request["model"] for request in second.chat_requests] == ["mistral:7b"]

@@ -181,6 +181,7 @@ def test_several_hosts_offer_all_their_models_and_route_each_request(monkeypatch
         assert choice.models == ["llama3:8b", "mistral:7b"] and choice.notice == ""
         list(choice.backend.stream_chat("mistral:7b", [{"role": "user", "content": "hi"}], {}))
         list(choice.backend.stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {}))
+        assert choice.backend.context_length("mistral:7b") == 8192
     assert [request["model"] for request in first.chat_requests] == ["llama3:8b"]
     assert [request["model"] for request in second.chat_requests] == ["mistral:7b"]
 
