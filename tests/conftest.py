@@ -2,6 +2,7 @@
 and the stand-in Ollama server."""
 
 import os
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -48,7 +49,15 @@ def engine(db_url):
     """A migrated engine on a fresh database."""
     engine = store.open_engine(db_url)
     yield engine
+    join_reply_workers()
     engine.dispose()
+
+
+def join_reply_workers() -> None:
+    """Wait for background reply threads (titles and memory run after a reply) before their database goes."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("reply-chat-"):
+            thread.join(timeout=30)
 
 
 @pytest.fixture

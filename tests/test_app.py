@@ -10,6 +10,7 @@ import resources
 from chatcore import store
 from chatcore.export import Format, plan_export
 from chatcore.models import Status, utc_now
+from tests.conftest import join_reply_workers
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
@@ -25,6 +26,7 @@ def app_env(standin, db_url, monkeypatch):
     monkeypatch.setenv("CHATCORE_AUTO_TITLE", "0")  # titles are tested in test_workers; here they would race
     st.cache_resource.clear()
     yield standin
+    join_reply_workers()
     st.cache_resource.clear()
 
 

@@ -11,6 +11,7 @@ from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
 from chatcore.workers import ChatBusyError, Registry
+from tests.conftest import join_reply_workers
 from tests.ollama_standin import StandinOllama
 
 MODEL = "llama3:8b"
@@ -172,8 +173,8 @@ def test_evicted_turns_are_summarised_in_the_background_and_pinned(engine):
         chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 512})  # room for three turns
         for day in range(1, 5):
             registry.send(backend, chat.id, MODEL, f"Day {day} of my plans: " + "Lisbon " * 30)
-            wait_until(lambda: registry.get(chat.id) is None)
-        wait_until(lambda: store.get_chat(engine, chat.id).memory)
+            join_reply_workers()  # the reply, then its memory update
+        assert store.get_chat(engine, chat.id).memory == "Ana plans four days in Lisbon."
         summary_request = server.chat_requests[-1]["messages"][1]["content"]
         assert "Day 1 of my plans" in summary_request and "Day 2" not in summary_request
         registry.send(backend, chat.id, MODEL, "What did I plan first?")
