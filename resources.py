@@ -6,22 +6,6 @@ from sqlalchemy import Engine
 from chatcore import backends, config, store, workers
 
 BACKEND_RECHECK_S = 20  # how soon a newly started (or stopped) Ollama is noticed
-ENTRY_SCRIPT = "streamlit_app.py"
-
-
-def mark_frame_ready() -> None:
-    """Note that this session has run the entry script (sidebar, navigation)."""
-    st.session_state.frame_ready = True
-
-
-def require_frame() -> None:
-    """Send a page that runs without the entry script through it.
-
-    On a server's very first run, Streamlit's legacy `pages/` folder mode runs a page opened by
-    its own URL (say a bookmarked /export) alone, without the sidebar; later runs are normal.
-    """
-    if "frame_ready" not in st.session_state:
-        st.switch_page(ENTRY_SCRIPT)
 
 
 def settings() -> config.Settings:

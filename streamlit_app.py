@@ -10,14 +10,13 @@ from chatcore.export import Format, plan_export
 
 CHATS_STEP = 50
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "app_pages"
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "
     "and the summary is sent with every request."
 )
 
 st.set_page_config(page_title="chatcore", page_icon="💬")
-resources.mark_frame_ready()
 
 
 def select_chat(chat_id: int | None) -> None:

@@ -14,7 +14,7 @@ from tests.conftest import join_reply_workers
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
-ENTRY = "app_entry.py"
+ENTRY = "../streamlit_app.py"  # relative to this file
 
 
 @pytest.fixture
@@ -325,7 +325,7 @@ def test_search_without_results_says_so(app_env):
     assert at.sidebar.caption[-1].value == "No chat matches."
 
 
-EXPORT_PAGE = "../pages/export.py"  # relative to app_entry.py, the script AppTest runs
+EXPORT_PAGE = "app_pages/export.py"  # relative to the entry script
 
 
 def open_export_page() -> AppTest:

@@ -213,12 +213,12 @@ def test_export_page_downloads_the_chat_as_markdown(browser, app):
     page.close()
 
 
-def test_a_page_opened_first_by_its_own_url_gets_the_sidebar(browser, app):
+def test_a_page_opened_first_by_its_own_url_has_the_sidebar(browser, app):
     from playwright.sync_api import expect
 
     page = browser.new_page()
     page.goto(f"{app}/export")  # the server's very first run
-    page.wait_for_selector(INPUT, timeout=30_000)
+    expect(page.get_by_role("heading", name="Export")).to_be_visible(timeout=30_000)
     settle(page)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("button", name="New chat", exact=True)).to_be_visible()

@@ -39,7 +39,7 @@ def test_read_only_database_shows_history_and_refuses_to_send_clearly(sqlite_pat
     monkeypatch.setenv("CHATCORE_DB_URL", f"sqlite:///file:{sqlite_path}?mode=ro&uri=true")
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     st.cache_resource.clear()
-    at = AppTest.from_file("app_entry.py", default_timeout=30).run()
+    at = AppTest.from_file("../streamlit_app.py", default_timeout=30).run()
     assert [m.markdown[0].value for m in at.chat_message] == ["earlier question", "kept safe"]
     at.chat_input[0].set_value("a new question\nover two lines").run()
     assert not at.exception

@@ -67,7 +67,6 @@ def import_file(engine, data: bytes) -> tuple[bool, str]:
         return False, str(error)
 
 
-resources.require_frame()
 db = resources.engine()
 st.subheader("Export")
 st.caption("One chat downloads as a file; several as a zip with a file per chat, or as one JSON file.")

@@ -173,7 +173,6 @@ def send(engine, chat_id: int | None, prompt: str, model: str) -> None:
     launch(resources.registry().send, chat_id, model, prompt)
 
 
-resources.require_frame()
 db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 current_model = st.session_state.get("model")
