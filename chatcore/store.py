@@ -272,6 +272,15 @@ def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
         return list(reversed(session.exec(query).all()))
 
 
+def last_user_message(engine: Engine, chat_id: int, before: int | None = None) -> Message | None:
+    """The newest user message of a chat older than message `before` (default: of all), or None."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id, Message.role == "user")
+        if before is not None:
+            query = query.where(Message.id < before)
+        return session.exec(query.order_by(Message.id.desc()).limit(1)).first()
+
+
 def list_messages(engine: Engine, chat_id: int) -> list[Message]:
     """Every message of a chat, oldest first, in one query."""
     with _session(engine) as session:
@@ -398,6 +407,12 @@ def list_documents(engine: Engine, chat_id: int | None) -> list[Document]:
     with _session(engine) as session:
         scope = Document.chat_id.is_(None) if chat_id is None else chat_documents_clause(chat_id)
         return list(session.exec(select(Document).where(scope).order_by(Document.id)))
+
+
+def has_documents(engine: Engine, chat_id: int) -> bool:
+    """True when a chat has documents of its own or attached."""
+    with _session(engine) as session:
+        return session.exec(select(Document.id).where(chat_documents_clause(chat_id)).limit(1)).first() is not None
 
 
 def attach_document(engine: Engine, chat_id: int, document_id: int) -> None:
