@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from chatcore import store
+from chatcore.captions import document_caption
 from chatcore.chunking import chunk_sections
 from chatcore.ingestion import extract_document
 from chatcore.models import Chunk, Document
@@ -19,6 +20,12 @@ class Added:
     document: Document
     new: bool
     note: str = ""
+
+    def summary(self) -> str:
+        """What happened, in a sentence or two."""
+        if not self.new:
+            return f"{self.document.name} was already added: it is stored once, and used here too."
+        return " ".join(filter(None, [f"Added {self.document.name}: {document_caption(self.document)}.", self.note]))
 
 
 def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int) -> Added:

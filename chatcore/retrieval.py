@@ -49,8 +49,13 @@ class Passage:
     text: str
 
     def label(self, number: int) -> str:
-        """How the prompt and the Sources list name it: `[n] name, page p` (a section, outside PDFs)."""
-        return f"[{number}] {self.name}, {'page' if self.kind == 'pdf' else 'section'} {self.page}"
+        """How the prompt names it."""
+        return source_label(number, self.name, self.kind, self.page)
+
+
+def source_label(number: int, name: str, kind: str, page: int) -> str:
+    """How the prompt and the Sources list name a passage: `[n] name, page p` (a section, outside PDFs)."""
+    return f"[{number}] {name}, {'page' if kind == 'pdf' else 'section'} {page}"
 
 
 def match_query(dialect: str, question: str) -> str:
