@@ -33,8 +33,8 @@ SQLITE_PASSAGES = text(
 )
 POSTGRES_PASSAGES = text(
     "SELECT c.id, d.name, d.kind, c.page, c.text FROM chunk c JOIN document d ON d.id = c.document_id, "
-    f"to_tsquery('simple', :query) q WHERE to_tsvector('simple', c.text) @@ q AND {CHAT_DOCUMENTS} "
-    "ORDER BY ts_rank(to_tsvector('simple', c.text), q) DESC, c.id LIMIT :limit"
+    f"to_tsquery('simple', :query) q WHERE c.text_fts @@ q AND {CHAT_DOCUMENTS} "
+    "ORDER BY ts_rank(c.text_fts, q) DESC, c.id LIMIT :limit"
 )
 
 
