@@ -31,8 +31,8 @@ class Added:
 def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int) -> Added:
     """Read a file and store it for a chat (None: the library); DocumentError if it cannot be used.
 
-    A file already stored (the same bytes) is not stored again: added to another chat, it moves to
-    the library, attached to both.
+    A file already stored (the same bytes) is not stored again: added to another chat or to the
+    library, it moves to the library, attached to the chats it was added to.
     """
     sha256 = hashlib.sha256(data).hexdigest()
     if (existing := store.find_document(engine, sha256)) is None:
@@ -47,6 +47,6 @@ def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_by
             existing = store.find_document(engine, sha256)  # the same file, added at the same moment elsewhere
             if existing is None:
                 raise
-    if chat_id is not None and existing.chat_id != chat_id:
+    if existing.chat_id != chat_id:
         store.share_document(engine, existing.id, chat_id)
     return Added(existing, new=False)

@@ -383,8 +383,8 @@ def find_document(engine: Engine, sha256: str) -> Document | None:
         return session.exec(select(Document).where(Document.sha256 == sha256)).first()
 
 
-def share_document(engine: Engine, document_id: int, chat_id: int) -> None:
-    """Move a document to the library, attached to the chat it was in and to `chat_id`."""
+def share_document(engine: Engine, document_id: int, chat_id: int | None) -> None:
+    """Move a document to the library, attached to the chat it was in and to `chat_id` (None: no other)."""
     with _writing(engine) as session:
         document = session.get(Document, document_id)
         chats = {chat_id, document.chat_id} - {None}

@@ -40,6 +40,15 @@ def test_the_same_file_is_stored_once_and_shared_through_the_library(engine):
     assert count_rows(engine, "document") == 1
 
 
+def test_a_chat_s_file_added_to_the_library_moves_there_and_stays_attached(engine):
+    chat = store.create_chat(engine)
+    data = b"Notes kept for every chat."
+    kept = documents.add_file(engine, chat.id, "notes.txt", data, LIMIT).document
+    assert not documents.add_file(engine, None, "notes.txt", data, LIMIT).new
+    assert [d.id for d in store.list_documents(engine, None)] == [kept.id]
+    assert [d.id for d in store.list_documents(engine, chat.id)] == [kept.id]
+
+
 def test_attach_detach_and_delete_library_documents(engine):
     chat = store.create_chat(engine)
     document = documents.add_file(engine, None, "notes.md", b"# Notes\n\nSome notes.", LIMIT).document
