@@ -415,6 +415,22 @@ def has_documents(engine: Engine, chat_id: int) -> bool:
         return session.exec(select(Document.id).where(chat_documents_clause(chat_id)).limit(1)).first() is not None
 
 
+def documents_by_chat(engine: Engine, chat_ids: Collection[int]) -> dict[int, list[Document]]:
+    """The documents each of these chats uses, its own then the attached ones, in two queries."""
+    own = select(Document.chat_id, Document).where(Document.chat_id.in_(chat_ids))
+    attached = (
+        select(DocumentAttachment.chat_id, Document)
+        .join(Document, Document.id == DocumentAttachment.document_id)
+        .where(DocumentAttachment.chat_id.in_(chat_ids))
+    )
+    used: dict[int, list[Document]] = {}
+    with _session(engine) as session:
+        for query in (own, attached):
+            for chat_id, document in session.exec(query.order_by(Document.id)):
+                used.setdefault(chat_id, []).append(document)
+    return used
+
+
 def attach_document(engine: Engine, chat_id: int, document_id: int) -> None:
     """Let a chat use a library document."""
     with _writing(engine) as session:
