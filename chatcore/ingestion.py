@@ -76,6 +76,8 @@ def extract_pdf(name: str, data: bytes) -> Extracted:
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(f"{name} is password protected: remove the password and add it again.")
         texts = [normalise_whitespace(page.extract_text() or "") for page in reader.pages]
+    except DocumentError:
+        raise
     except DependencyError as error:
         raise DocumentError(f"{name} is encrypted in a way chatcore cannot read: {error}") from error
     except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError) as error:
