@@ -4,6 +4,7 @@ import io
 import zipfile
 
 import pytest
+from pypdf import PdfReader, PdfWriter
 
 from chatcore.ingestion import DocumentError, decode_text, extract_document, normalise_whitespace
 from tests.documents import make_pdf, sample
@@ -86,6 +87,21 @@ def zipped(files: dict[str, bytes]) -> bytes:
 def test_bad_input_is_refused_with_a_clear_message(name, data, message):
     with pytest.raises(DocumentError, match=message):
         extract_document(name, data, LIMIT)
+
+
+def encrypted_pdf(text: str, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([text]))))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_a_pdf_encrypted_with_an_empty_password_is_read_and_one_with_a_password_is_refused():
+    opened = extract_document("open.pdf", encrypted_pdf("Locked but readable", ""), LIMIT)
+    assert [section.text for section in opened.sections] == ["Locked but readable"]
+    with pytest.raises(DocumentError, match=r"^locked\.pdf is password protected"):
+        extract_document("locked.pdf", encrypted_pdf("Locked", "secret"), LIMIT)
 
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read():
