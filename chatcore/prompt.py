@@ -77,7 +77,8 @@ def record_usage(engine: Engine, prompt: Prompt, user_id: int, reply_id: int, re
     counts = {reply_id: metrics.reply_tokens}
     samples = [(len(reply), metrics.reply_tokens)]
     user = window.part(user_id)
-    user_tokens = user and derive_user_tokens(metrics.prompt_tokens, window.tokens, user.tokens)
+    # Passages are a large estimated share of the prompt: their error would be taken for the question's tokens.
+    user_tokens = user and not prompt.sources and derive_user_tokens(metrics.prompt_tokens, window.tokens, user.tokens)
     if user_tokens:
         counts[user_id] = user_tokens
         samples.append((len(user.content), user_tokens))

@@ -110,6 +110,12 @@ def test_passages_never_push_the_window_over_its_budget(engine, num_ctx, pinned)
     assert retrieval.passages_tokens(list(prompt.sources), 4.0) <= prompt.window.budget // 3
 
 
+def test_a_question_sent_with_passages_keeps_its_estimate(engine, library_chat):
+    ask(engine, library_chat, "What is better than ugly? " * 20)
+    question, reply = store.recent_messages(engine, library_chat, limit=2)
+    assert question.tokens is None and reply.tokens is not None
+
+
 def test_without_documents_or_matches_nothing_is_pinned(engine):
     chat = store.create_chat(engine)
     backend = ask(engine, chat.id, "What is better than ugly?")
