@@ -186,8 +186,9 @@ with st.sidebar:
         render_chat_list(db, current_chat)
 
 chat_page = st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)
+documents_page = st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:")
 export_page = st.Page(PAGES / "export.py", title="Export and import", icon=":material/import_export:")
-navigation = st.navigation([chat_page, export_page])
+navigation = st.navigation([chat_page, documents_page, export_page])
 if st.session_state.pop("show_chat", False) and navigation.url_path != chat_page.url_path:
     st.switch_page(chat_page)
 navigation.run()

@@ -9,13 +9,14 @@ from chatcore import memory, store
 from chatcore.captions import context_caption, outside_note, reply_caption
 from chatcore.models import Message, Status
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
+from chatcore.retrieval import source_label
 from chatcore.workers import ChatBusyError, Job
 
 HISTORY_STEP = 50
 
 
-def render_message(message: Message) -> None:
-    """One stored message, with its caption or error."""
+def render_message(message: Message, sources: list) -> None:
+    """One stored message, with its caption or error, and the passages it was given."""
     with st.chat_message(message.role):
         if message.content:
             st.markdown(message.content)
@@ -23,6 +24,16 @@ def render_message(message: Message) -> None:
             st.error(message.error, icon=":material/error:")
         if message.role == "assistant" and (caption := reply_caption(message)):
             st.caption(caption)
+        if sources:
+            render_sources(sources)
+
+
+def render_sources(sources: list) -> None:
+    """The document passages a reply was given, under the numbers it cites."""
+    with st.expander("Sources"):
+        for number, document, chunk in sources:
+            st.caption(source_label(number, document.name, document.kind, chunk.page))
+            st.text(chunk.text)
 
 
 def render_history(engine, chat_id: int, until: int | None, context: Prompt | None) -> list[Message]:
@@ -37,10 +48,11 @@ def render_history(engine, chat_id: int, until: int | None, context: Prompt | No
         st.rerun()
     messages = [m for m in store.recent_messages(engine, chat_id, limit) if until is None or m.id <= until]
     boundary = None if context is None or context.window.complete else context.window.oldest_id
+    sources = store.reply_sources(engine, [message.id for message in messages if message.role == "assistant"])
     for message in messages:
         if message.id == boundary:
             render_divider(engine, context)
-        render_message(message)
+        render_message(message, sources.get(message.id, []))
     return messages
 
 

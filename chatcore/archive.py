@@ -1,4 +1,4 @@
-"""The JSON export format: chats with every field of their messages, validated strictly on the way in."""
+"""The JSON export format: chats with every field of their messages and what documents they use, validated strictly."""
 
 import hashlib
 import json
@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chatcore.models import Chat, Message, Status, utc_now
+from chatcore.models import Chat, Document, Message, Status, utc_now
 
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 200 * 2**20
@@ -27,6 +27,7 @@ MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 2_000_000
 MAX_NAME_CHARS = 200
 MAX_OPTIONS = 100
+MAX_DOCUMENTS_PER_CHAT = 10_000
 MAX_REPORTED_ERRORS = 5
 MAX_PLACE_CHARS = 100  # a place names keys from the file, which may be long
 
@@ -82,6 +83,19 @@ class MessageRecord(Record):
     created_at: UtcTime
 
 
+class DocumentRecord(Record):
+    """A document a chat uses, described: its contents are not exported."""
+
+    name: Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+    kind: Literal["pdf", "docx", "txt", "md"]
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    size: Annotated[int, Field(ge=0)]
+    pages: Annotated[int, Field(ge=0)]
+    chunk_count: Annotated[int, Field(ge=0)]
+    library: bool
+    created_at: UtcTime
+
+
 class ChatRecord(Record):
     """One chat with its settings and all its messages, as exported."""
 
@@ -96,6 +110,7 @@ class ChatRecord(Record):
     created_at: UtcTime
     updated_at: UtcTime
     messages: Annotated[list[MessageRecord], Field(max_length=MAX_MESSAGES_PER_CHAT)]
+    documents: Annotated[list[DocumentRecord], Field(max_length=MAX_DOCUMENTS_PER_CHAT)] = []
 
     @model_validator(mode="after")
     def check_memory_until(self) -> "ChatRecord":
@@ -121,6 +136,17 @@ class Archive(Record):
 def chat_record(chat: Chat, messages: list[Message]) -> ChatRecord:
     """The record of a stored chat; built unvalidated, since what is stored is exported as it is."""
     return ChatRecord.model_construct(**chat.model_dump(), messages=[message_record(message) for message in messages])
+
+
+def describe_documents(record: ChatRecord, documents: list[Document]) -> ChatRecord:
+    """The record with the documents its chat uses described."""
+    return record.model_copy(update={"documents": [document_record(document) for document in documents]})
+
+
+def document_record(document: Document) -> DocumentRecord:
+    """The description of a stored document."""
+    fields = document.model_dump(include=set(DocumentRecord.model_fields) - {"library"})
+    return DocumentRecord.model_construct(**fields, library=document.chat_id is None)
 
 
 def message_record(message: Message) -> MessageRecord:

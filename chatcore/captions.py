@@ -3,7 +3,7 @@
 from typing import Protocol
 
 from chatcore.context import Window
-from chatcore.models import Status, tokens_per_second
+from chatcore.models import Document, Status, tokens_per_second
 
 STATUS_NOTES = {
     Status.STOPPED: "⏹ stopped",
@@ -43,3 +43,12 @@ def context_caption(window: Window, total_messages: int, memory_enabled: bool) -
 def outside_note(summarised: bool) -> str:
     """The divider above the oldest message the model is sent."""
     return "earlier messages are summarised" if summarised else "earlier messages are not sent to the model"
+
+
+def document_caption(document: Document) -> str:
+    """A document's kind, pages or sections, size and chunk count."""
+    unit = "page" if document.kind == "pdf" else "section"
+    size = f"{document.size / 2**20:.1f} MB" if document.size >= 2**20 else f"{max(1, round(document.size / 1024))} KB"
+    pages = f"{document.pages} {unit}{'s' if document.pages != 1 else ''}"
+    chunks = f"{document.chunk_count} passage{'s' if document.chunk_count != 1 else ''}"
+    return f"{document.kind.upper()} · {pages} · {size} · {chunks}"

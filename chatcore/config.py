@@ -6,6 +6,7 @@ from pathlib import Path
 
 DEFAULT_NUM_CTX = 4096
 DEFAULT_REPLY_RESERVE = 0.25  # share of the context length kept free for the reply
+DEFAULT_MAX_UPLOAD_MB = 50  # as server.maxUploadSize in .streamlit/config.toml
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
 
 
@@ -21,6 +22,7 @@ class Settings:
     num_ctx: int
     reply_reserve: float
     auto_title: bool
+    max_upload_mb: int
 
 
 def default_data_dir() -> Path:
@@ -50,6 +52,7 @@ def load_settings() -> Settings:
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
         reply_reserve=read_reply_reserve(),
         auto_title=os.environ.get("CHATCORE_AUTO_TITLE", "1").lower() not in ("0", "false", "no", "off"),
+        max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
     )
 
 

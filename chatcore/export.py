@@ -11,7 +11,7 @@ from enum import StrEnum
 from sqlalchemy import Engine
 
 from chatcore import store
-from chatcore.archive import ChatRecord, MessageRecord, chat_record, dump_archive
+from chatcore.archive import ChatRecord, MessageRecord, chat_record, describe_documents, dump_archive
 from chatcore.captions import reply_caption
 from chatcore.models import Chat, Status, utc_now
 
@@ -154,7 +154,8 @@ class ChatExport:
         """The file's content."""
         records = load_chats(self.engine, self.chats)
         if self.format == Format.JSON:
-            return dump_archive(list(records)).encode()
+            used = store.documents_by_chat(self.engine, [chat.id for chat in self.chats])
+            return dump_archive([describe_documents(record, used.get(record.id, [])) for record in records]).encode()
         render = RENDERERS[self.format]
         if not self.is_zip:
             return render(next(records)).encode()

@@ -89,12 +89,14 @@ def restart_reply(engine: Engine, chat_id: int, model: str, edited_text: str | N
 def plan_reply(
     engine: Engine, backend: Backend, chat_id: int, turn: Turn, model: str, reply_reserve: float = DEFAULT_REPLY_RESERVE
 ) -> Prompt:
-    """The request for a turn's reply; if it cannot fit, mark the reply as refused and raise ContextOverflowError."""
+    """The request for a turn's reply, its passages recorded; if it cannot fit, refuse it (ContextOverflowError)."""
     prompt = build_prompt(engine, backend, store.get_chat(engine, chat_id), model, reply_reserve, before=turn.reply_id)
     if prompt.window.overflows:
         refusal = describe_overflow(prompt)
         store.update_message(engine, turn.reply_id, status=Status.ERROR, error=refusal)
         raise ContextOverflowError(refusal)
+    if prompt.sources:
+        store.save_reply_sources(engine, turn.reply_id, [passage.chunk_id for passage in prompt.sources])
     return prompt
 
 

@@ -69,7 +69,7 @@ def present_fingerprints(engine: Engine, chats: Iterable[ChatRecord]) -> set[str
 
 def add_chat(session: Session, record: ChatRecord) -> None:
     """Stage a chat and its messages under new ids, every other field as exported."""
-    chat = Chat(**record.model_dump(exclude={"id", "messages", "memory_until"}))
+    chat = Chat(**record.model_dump(exclude={"id", "messages", "memory_until", "documents"}))
     session.add(chat)
     session.flush()  # assigns the chat's id, which its messages refer to
     messages = {

@@ -1,4 +1,4 @@
-"""Database tables: chats, their messages, and what each model's tokenizer was seen to do."""
+"""Database tables: chats, their messages, what each model's tokenizer was seen to do, and documents."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -92,3 +92,57 @@ class TokenRatio(SQLModel, table=True):
     model: str = Field(primary_key=True)
     chars: int
     tokens: int
+
+
+class Document(SQLModel, table=True):
+    """An uploaded file: in one chat, or in the library (no chat) to be attached to any chat."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("chat.id", ondelete="CASCADE"), nullable=True, index=True)
+    )
+    name: str  # as uploaded: shown as text, never used as a path
+    kind: str
+    sha256: str = Field(unique=True)
+    size: int
+    pages: int
+    chunk_count: int
+    status: str = "ready"
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+
+
+class Chunk(SQLModel, table=True):
+    """A passage of a document: its order, page or section, and characters [start, end) there."""
+
+    __table_args__ = (Index("ix_chunk_document_id_ordinal", "document_id", "ordinal"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(sa_column=Column(Integer, ForeignKey("document.id", ondelete="CASCADE"), nullable=False))
+    ordinal: int
+    page: int
+    start: int
+    end: int
+    text: str
+
+
+class DocumentAttachment(SQLModel, table=True):
+    """A library document attached to a chat."""
+
+    __tablename__ = "document_attachment"
+
+    chat_id: int = Field(sa_column=Column(Integer, ForeignKey("chat.id", ondelete="CASCADE"), primary_key=True))
+    document_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("document.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
+
+
+class ReplySource(SQLModel, table=True):
+    """A chunk a reply was given, under the number it was cited by."""
+
+    __tablename__ = "reply_source"
+
+    message_id: int = Field(sa_column=Column(Integer, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True))
+    chunk_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("chunk.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
+    label: int

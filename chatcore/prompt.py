@@ -1,6 +1,6 @@
 """A chat's next request: its window within the model's context, and what the reply's metrics teach."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 
@@ -9,6 +9,7 @@ from chatcore.backends import Backend, Metrics
 from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.context import Pinned, Window, build_window, prompt_budget, request_options
 from chatcore.models import Chat
+from chatcore.retrieval import Passage, format_passages, pin_passages
 from chatcore.tokens import Ratio, derive_user_tokens
 
 
@@ -26,6 +27,7 @@ class Prompt:
     window: Window
     ratio: Ratio
     reply_reserve: float
+    sources: tuple[Passage, ...] = ()  # the document passages pinned, cited by their position from 1
 
 
 def build_prompt(
@@ -39,14 +41,18 @@ def build_prompt(
     """The request the chat's messages older than `before` (default: all) make for `model`.
 
     Reads only the newest rows that fit. A reply passes its own id, so turns sent after its question
-    (from another tab or process) stay out of its window.
+    (from another tab or process) stay out of its window. The passages of the chat's documents that
+    best match its newest question are pinned too, in at most a third of the budget.
     """
     options = request_options(chat.options, backend.context_length(model))
     ratio = store.get_ratio(engine, model)
+    budget = prompt_budget(options["num_ctx"], reply_reserve)
     pinned = Pinned(chat.system_prompt, chat.memory if chat.memory_enabled else "")
+    passages = pin_passages(engine, chat.id, pinned, budget, ratio.value, before)
+    pinned = replace(pinned, documents=format_passages(passages))
     history = store.iter_messages_newest_first(engine, chat.id, before=before)
-    window = build_window(pinned, history, prompt_budget(options["num_ctx"], reply_reserve), ratio.value)
-    return Prompt(chat, model, options, window, ratio, reply_reserve)
+    window = build_window(pinned, history, budget, ratio.value)
+    return Prompt(chat, model, options, window, ratio, reply_reserve, tuple(passages))
 
 
 def describe_overflow(prompt: Prompt) -> str:
@@ -71,7 +77,8 @@ def record_usage(engine: Engine, prompt: Prompt, user_id: int, reply_id: int, re
     counts = {reply_id: metrics.reply_tokens}
     samples = [(len(reply), metrics.reply_tokens)]
     user = window.part(user_id)
-    user_tokens = user and derive_user_tokens(metrics.prompt_tokens, window.tokens, user.tokens)
+    # Passages are a large estimated share of the prompt: their error would be taken for the question's tokens.
+    user_tokens = user and not prompt.sources and derive_user_tokens(metrics.prompt_tokens, window.tokens, user.tokens)
     if user_tokens:
         counts[user_id] = user_tokens
         samples.append((len(user.content), user_tokens))

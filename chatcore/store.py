@@ -1,4 +1,4 @@
-"""Persistence of chats, messages and token ratios: engine, migrations and one short session per unit of work."""
+"""Persistence of chats, messages, token ratios and documents: engine, migrations, a short session per unit of work."""
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -10,13 +10,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, event, func, make_url
+from sqlalchemy import Engine, event, func, make_url, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine, delete, select, update
 
-from chatcore.models import Chat, Message, Status, TokenRatio, utc_now
+from chatcore.models import Chat, Chunk, Document, DocumentAttachment, Message, ReplySource, Status, TokenRatio, utc_now
 from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -269,6 +269,15 @@ def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
         return list(reversed(session.exec(query).all()))
 
 
+def last_user_message(engine: Engine, chat_id: int, before: int | None = None) -> Message | None:
+    """The newest user message of a chat older than message `before` (default: of all), or None."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id, Message.role == "user")
+        if before is not None:
+            query = query.where(Message.id < before)
+        return session.exec(query.order_by(Message.id.desc()).limit(1)).first()
+
+
 def list_messages(engine: Engine, chat_id: int) -> list[Message]:
     """Every message of a chat, oldest first, in one query."""
     with _session(engine) as session:
@@ -351,3 +360,117 @@ def save_memory(engine: Engine, chat_id: int, expected_until: int | None, memory
         changed = session.exec(query).rowcount
         session.commit()
         return changed == 1
+
+
+def save_document(engine: Engine, document: Document, chunks: list[Chunk]) -> Document:
+    """Store a document and its chunks in one transaction: a failure leaves nothing."""
+    with _writing(engine) as session:
+        session.add(document)
+        session.flush()
+        for chunk in chunks:
+            chunk.document_id = document.id
+        session.add_all(chunks)
+        session.commit()
+        return document
+
+
+def find_document(engine: Engine, sha256: str) -> Document | None:
+    """The document stored with this content hash, or None."""
+    with _session(engine) as session:
+        return session.exec(select(Document).where(Document.sha256 == sha256)).first()
+
+
+def share_document(engine: Engine, document_id: int, chat_id: int | None) -> None:
+    """Move a document to the library, attached to the chat it was in and to `chat_id` (None: no other)."""
+    with _writing(engine) as session:
+        document = session.get(Document, document_id)
+        chats = {chat_id, document.chat_id} - {None}
+        document.chat_id = None
+        session.add(document)
+        for chat in chats:
+            if session.get(DocumentAttachment, (chat, document_id)) is None:
+                session.add(DocumentAttachment(chat_id=chat, document_id=document_id))
+        session.commit()
+
+
+def chat_documents_clause(chat_id: int):
+    """Documents a chat uses: those uploaded into it, and the library documents attached to it."""
+    attached = select(DocumentAttachment.document_id).where(DocumentAttachment.chat_id == chat_id)
+    return or_(Document.chat_id == chat_id, Document.id.in_(attached))
+
+
+def list_documents(engine: Engine, chat_id: int | None) -> list[Document]:
+    """A chat's documents, or the library's (None), oldest first."""
+    with _session(engine) as session:
+        scope = Document.chat_id.is_(None) if chat_id is None else chat_documents_clause(chat_id)
+        return list(session.exec(select(Document).where(scope).order_by(Document.id)))
+
+
+def has_documents(engine: Engine, chat_id: int) -> bool:
+    """True when a chat has documents of its own or attached."""
+    with _session(engine) as session:
+        return session.exec(select(Document.id).where(chat_documents_clause(chat_id)).limit(1)).first() is not None
+
+
+def documents_by_chat(engine: Engine, chat_ids: Collection[int]) -> dict[int, list[Document]]:
+    """The documents each of these chats uses, its own then the attached ones, in two queries."""
+    own = select(Document.chat_id, Document).where(Document.chat_id.in_(chat_ids))
+    attached = (
+        select(DocumentAttachment.chat_id, Document)
+        .join(Document, Document.id == DocumentAttachment.document_id)
+        .where(DocumentAttachment.chat_id.in_(chat_ids))
+    )
+    used: dict[int, list[Document]] = {}
+    with _session(engine) as session:
+        for query in (own, attached):
+            for chat_id, document in session.exec(query.order_by(Document.id)):
+                used.setdefault(chat_id, []).append(document)
+    return used
+
+
+def attach_document(engine: Engine, chat_id: int, document_id: int) -> None:
+    """Let a chat use a library document."""
+    with _writing(engine) as session:
+        if session.get(DocumentAttachment, (chat_id, document_id)) is None:
+            session.add(DocumentAttachment(chat_id=chat_id, document_id=document_id))
+            session.commit()
+
+
+def detach_document(engine: Engine, chat_id: int, document_id: int) -> None:
+    """Stop a chat using a library document; the document stays in the library."""
+    with _writing(engine) as session:
+        condition = (DocumentAttachment.chat_id == chat_id, DocumentAttachment.document_id == document_id)
+        session.exec(delete(DocumentAttachment).where(*condition))
+        session.commit()
+
+
+def delete_document(engine: Engine, document_id: int) -> None:
+    """Delete a document; its chunks and attachments go with it."""
+    with _writing(engine) as session:
+        session.exec(delete(Document).where(Document.id == document_id))
+        session.commit()
+
+
+def save_reply_sources(engine: Engine, message_id: int, chunk_ids: list[int]) -> None:
+    """Record the chunks a reply was given, numbered from 1 in the order it was given them."""
+    with _writing(engine) as session:
+        session.exec(delete(ReplySource).where(ReplySource.message_id == message_id))
+        numbered = enumerate(chunk_ids, start=1)
+        session.add_all(ReplySource(message_id=message_id, chunk_id=chunk, label=n) for n, chunk in numbered)
+        session.commit()
+
+
+def reply_sources(engine: Engine, message_ids: Collection[int]) -> dict[int, list[tuple[int, Document, Chunk]]]:
+    """The (number, document, chunk) each of these replies was given, in number order, in one query."""
+    query = (
+        select(ReplySource.message_id, ReplySource.label, Document, Chunk)
+        .join(Chunk, Chunk.id == ReplySource.chunk_id)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(ReplySource.message_id.in_(message_ids))
+        .order_by(ReplySource.message_id, ReplySource.label)
+    )
+    sources: dict[int, list[tuple[int, Document, Chunk]]] = {}
+    with _session(engine) as session:
+        for message_id, label, document, chunk in session.exec(query):
+            sources.setdefault(message_id, []).append((label, document, chunk))
+    return sources

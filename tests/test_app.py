@@ -11,6 +11,7 @@ from chatcore import store
 from chatcore.export import Format, plan_export
 from chatcore.models import Status, utc_now
 from tests.conftest import join_reply_workers
+from tests.documents import sample
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
@@ -441,3 +442,66 @@ def test_chatting_through_several_ollama_hosts(app_env, monkeypatch):
         send(at, "over there")
     assert transcript(at)[-1] == ("assistant", "Echo: over there")
     assert [request["model"] for request in second.chat_requests] == ["mistral:7b"]
+
+
+DOCUMENTS_PAGE = "app_pages/documents.py"  # relative to the entry script
+CHAT_PAGE = "app_pages/chat.py"
+
+
+def open_documents_page(at: AppTest) -> AppTest:
+    """Switch a session to the Documents page."""
+    at.switch_page(DOCUMENTS_PAGE).run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    at.file_uploader(key="document-files").set_value([(name, data, "application/octet-stream") for name, data in files])
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_pdf_added_to_the_chat_is_cited_with_its_page_under_sources(app_env, engine):
+    at = open_documents_page(send(open_app(), "hello"))
+    upload(at, ("google-doc-document.pdf", sample("google-doc-document.pdf")))
+    assert at.success[0].value.startswith("Added google-doc-document.pdf: PDF · 1 page · 78 KB · ")
+    assert at.status[0].label == "Done"
+    assert [text.value for text in at.main.text] == ["google-doc-document.pdf"]
+    send(at.switch_page(CHAT_PAGE).run(), "What is better than ugly?")
+    system = app_env.chat_requests[-1]["messages"][0]
+    assert "[1] google-doc-document.pdf, page 1\nExample document\nBeautiful is better than ugly." in system["content"]
+    sources = at.chat_message[-1].expander[0]
+    assert sources.label == "Sources"
+    assert sources.caption[0].value == "[1] google-doc-document.pdf, page 1"
+    assert "Beautiful is better than ugly." in sources.text[0].value
+    assert at.chat_message[1].expander.len == 0  # the first reply was given no documents
+
+
+def test_several_files_at_once_each_say_what_happened_and_bad_ones_add_nothing(app_env, engine):
+    at = open_documents_page(send(open_app(), "hello"))
+    good = ("<b>notes</b>.md", b"# Notes\n\nThe tram leaves at nine.")
+    upload(at, good, ("fake.pdf", b"not a pdf"), ("empty.txt", b""))
+    assert [message.value for message in at.success] == ["Added <b>notes</b>.md: MD · 1 section · 1 KB · 1 passage."]
+    assert [message.value for message in at.error] == [
+        "fake.pdf is not a PDF file, whatever its name says.",
+        "empty.txt is empty.",
+    ]
+    assert [document.name for document in store.list_documents(engine, at.session_state.chat_id)] == [good[0]]
+    at.run()
+    assert at.success.len == 1 and len(store.list_documents(engine, at.session_state.chat_id)) == 1
+
+
+def test_library_documents_are_attached_detached_and_deleted(app_env, engine):
+    at = open_documents_page(send(open_app(), "hello"))
+    at.radio(key="document-target").set_value("library").run()
+    upload(at, ("menu.txt", b"Soup of the day: lentils."))
+    [document] = store.list_documents(engine, None)
+    assert store.list_documents(engine, at.session_state.chat_id) == []
+    at.button(key=f"attach-{document.id}").click().run()
+    assert [d.id for d in store.list_documents(engine, at.session_state.chat_id)] == [document.id]
+    at.button(key=f"detach-{document.id}").click().run()
+    assert store.list_documents(engine, at.session_state.chat_id) == []
+    at.button(key=f"delete-{document.id}").click().run()
+    assert store.list_documents(engine, None) == []
+    assert at.main.caption[-1].value == "No other documents in the library."

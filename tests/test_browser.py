@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.documents import SAMPLES, sample
 from tests.ollama_standin import StandinOllama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,6 +253,38 @@ def test_html_and_scripts_in_messages_and_titles_stay_text(browser, app, ollama)
     expect(page.locator(f"{MESSAGES} strong").first).to_have_text("bold")
     assert page.evaluate("() => window.pwned") is None
     assert page.locator(f"{MESSAGES} img, {MESSAGES} script, [data-testid='stSidebar'] img").count() == 0
+    page.close()
+
+
+def cite_the_first_source(messages: list[dict]) -> str:
+    """A model that answers from the first passage it is given, citing it."""
+    given = messages[0]["role"] == "system" and "[1] google-doc-document.pdf, page 1" in messages[0]["content"]
+    return "Beautiful is better than ugly [1]." if given else "The documents do not say."
+
+
+def test_a_pdf_uploaded_on_the_documents_page_is_cited_with_its_page(browser, app, ollama):
+    from playwright.sync_api import expect
+
+    sample("google-doc-document.pdf")  # skips when the shared documents are missing
+    ollama.token_delay = 0
+    ollama.reply = cite_the_first_source
+    page = open_page(browser, app)
+    ask(page, "hello")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("The documents do not say.", timeout=15_000)
+    settle(page)
+    page.get_by_role("link", name="Documents").click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(SAMPLES / "google-doc-document.pdf")
+    expect(page.get_by_text("Added google-doc-document.pdf: PDF · 1 page")).to_be_visible(timeout=30_000)
+    settle(page)
+    page.get_by_role("link", name="Chat").click()
+    page.wait_for_selector(INPUT, timeout=30_000)
+    settle(page)
+    ask(page, "What is better than ugly?")
+    reply = page.locator(MESSAGES).nth(3)
+    expect(reply).to_contain_text("Beautiful is better than ugly [1].", timeout=15_000)
+    settle(page)
+    page.locator(MESSAGES).nth(3).get_by_text("Sources").click()
+    expect(page.locator(MESSAGES).nth(3)).to_contain_text("[1] google-doc-document.pdf, page 1")
     page.close()
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.captions import context_caption, document_caption, outside_note, reply_caption
 from chatcore.context import Part, Window
-from chatcore.models import Message, Status
+from chatcore.models import Document, Message, Status
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,16 @@ def test_context_caption(window, total, memory_enabled, caption):
 )
 def test_outside_note(summarised, note):
     assert outside_note(summarised) == note
+
+
+@pytest.mark.parametrize(
+    ("kind", "pages", "size", "chunks", "caption"),
+    [
+        ("pdf", 4, 24_607, 9, "PDF · 4 pages · 24 KB · 9 passages"),
+        ("pdf", 1, 300, 1, "PDF · 1 page · 1 KB · 1 passage"),
+        ("docx", 3, 3 * 2**20, 120, "DOCX · 3 sections · 3.0 MB · 120 passages"),
+    ],
+)
+def test_document_caption(kind, pages, size, chunks, caption):
+    document = Document(name="x", kind=kind, sha256="", size=size, pages=pages, chunk_count=chunks)
+    assert document_caption(document) == caption

@@ -1,8 +1,11 @@
 """Settings from the environment."""
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
-from chatcore.config import load_settings
+from chatcore.config import DEFAULT_MAX_UPLOAD_MB, load_settings
 
 
 @pytest.mark.parametrize(("value", "reserve"), [(None, 0.25), ("0.4", 0.4), ("0.1", 0.1)])
@@ -19,3 +22,14 @@ def test_a_reply_reserve_outside_zero_to_one_is_refused(monkeypatch, value):
     monkeypatch.setenv("CHATCORE_REPLY_RESERVE", value)
     with pytest.raises(ValueError, match="CHATCORE_REPLY_RESERVE must be above 0 and below 1"):
         load_settings()
+
+
+@pytest.mark.parametrize(("value", "megabytes"), [(None, 50), ("5", 5)])
+def test_the_upload_limit_comes_from_the_environment_and_matches_streamlit(monkeypatch, value, megabytes):
+    if value is None:
+        monkeypatch.delenv("CHATCORE_MAX_UPLOAD_MB", raising=False)
+    else:
+        monkeypatch.setenv("CHATCORE_MAX_UPLOAD_MB", value)
+    assert load_settings().max_upload_mb == megabytes
+    streamlit_config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert streamlit_config["server"]["maxUploadSize"] == DEFAULT_MAX_UPLOAD_MB

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from chatcore import store
+from chatcore import documents, store
+from chatcore.archive import parse_archive
 from chatcore.export import ExportError, Format, plan_export, sanitize_filename
 from chatcore.models import Chat, Message
 
 GOLDEN = Path(__file__).parent / "golden"
-CHAT_FIELDS = {*Chat.model_fields, "messages"}
+CHAT_FIELDS = {*Chat.model_fields, "messages", "documents"}
 MESSAGE_FIELDS = set(Message.model_fields) - {"chat_id"}
 
 
@@ -39,6 +40,23 @@ def test_json_holds_every_field_of_chats_and_messages(engine, sample_chats):
     assert (interrupted["status"], interrupted["content"]) == ("partial", "Half an ans")
     assert (failed["status"], failed["error"]) == ("error", "Cannot reach Ollama at http://127.0.0.1:11434.")
     assert [message["content"] for message in soup["messages"]] == ["Soup?", "Yes."]
+    assert trip["documents"] == soup["documents"] == []
+
+
+def test_json_describes_the_documents_each_chat_uses(engine, sample_chats):
+    trip, soup = sample_chats
+    own = documents.add_file(engine, trip, "menu.txt", b"Soup of the day.", 2**20).document
+    shared = documents.add_file(engine, None, "map.md", b"# Map\n\nTrams.", 2**20).document
+    store.attach_document(engine, soup, shared.id)
+    data = plan_export(engine, None, Format.JSON).build()
+    exported = json.loads(data)
+    [menu], [map_] = (chat["documents"] for chat in exported["chats"])
+    assert menu == {
+        "name": "menu.txt", "kind": "txt", "sha256": own.sha256, "size": 16, "pages": 1, "chunk_count": 1,
+        "library": False, "created_at": own.created_at.isoformat().replace("+00:00", "Z"),
+    }  # fmt: skip
+    assert (map_["name"], map_["library"]) == ("map.md", True)
+    assert [chat.documents[0].name for chat in parse_archive(data).chats] == ["menu.txt", "map.md"]  # reads back
 
 
 @pytest.mark.parametrize(
@@ -111,7 +129,7 @@ def test_messages_are_read_in_one_query_per_chat(engine, sample_chats, fmt):
     queries = []
     event.listen(engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
     export.build()
-    assert len(queries) == len(sample_chats)
+    assert len(queries) == len(sample_chats) + (2 if fmt == Format.JSON else 0)  # and the documents of all, in JSON
 
 
 @pytest.mark.parametrize("fmt", list(Format))

@@ -1,0 +1,89 @@
+"""The documents page: add files to the current chat or the library, attach library documents, delete."""
+
+import streamlit as st
+
+import resources
+from chatcore import documents, store
+from chatcore.captions import document_caption
+from chatcore.ingestion import KINDS, DocumentError
+from chatcore.models import Document
+
+LIBRARY = "library"
+CHAT = "chat"
+
+
+def render_upload(engine, chat_id: int | None) -> None:
+    """Upload files, several at once; each is added once, and its outcome stays shown while it is there."""
+    targets = [CHAT, LIBRARY] if chat_id is not None else [LIBRARY]
+    labels = {CHAT: "This chat", LIBRARY: "The library (for any chat)"}
+    target = st.radio("Add to", targets, format_func=labels.get, horizontal=True, key="document-target")
+    uploads = st.file_uploader(
+        "Add PDF, DOCX, TXT or Markdown files",
+        type=list(KINDS),
+        accept_multiple_files=True,
+        max_upload_size=resources.settings().max_upload_mb,
+        key="document-files",
+    )
+    outcomes = st.session_state.setdefault("document_outcomes", {})
+    if fresh := [upload for upload in uploads if upload.file_id not in outcomes]:
+        add_uploads(engine, chat_id if target == CHAT else None, fresh, outcomes)
+    for upload in uploads:
+        succeeded, message = outcomes[upload.file_id]
+        (st.success if succeeded else st.error)(message)
+
+
+def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
+    """Add the files one by one, showing progress."""
+    with st.status(f"Adding {len(uploads)} file{'s' if len(uploads) > 1 else ''}…", expanded=True) as status:
+        for upload in uploads:
+            status.write(f"Reading {upload.name}…")
+            outcomes[upload.file_id] = add_upload(engine, chat_id, upload.name, upload.getvalue())
+        status.update(label="Done", state="complete", expanded=False)
+
+
+def add_upload(engine, chat_id: int | None, name: str, data: bytes) -> tuple[bool, str]:
+    """Add one file; whether it worked, and what happened."""
+    try:
+        added = documents.add_file(engine, chat_id, name, data, resources.settings().max_upload_mb * 2**20)
+    except (DocumentError, store.StorageError) as error:
+        return False, str(error)
+    return True, added.summary()
+
+
+def render_document(engine, document: Document, chat_id: int | None, attached: bool | None) -> None:
+    """One document: name and facts, attach or detach (library documents, with a chat), delete."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.text(document.name)
+    row.caption(document_caption(document))
+    if attached is not None:
+        action, label = (store.detach_document, "Detach") if attached else (store.attach_document, "Attach")
+        row.button(label, key=f"{label.lower()}-{document.id}", on_click=action, args=(engine, chat_id, document.id))
+    row.button("Delete", key=f"delete-{document.id}", on_click=store.delete_document, args=(engine, document.id))
+
+
+def render_documents(engine, chat_id: int | None) -> None:
+    """The current chat's documents (its own and the attached ones), then the rest of the library."""
+    mine = store.list_documents(engine, chat_id) if chat_id is not None else []
+    if chat_id is not None:
+        st.subheader("In this chat")
+        if not mine:
+            st.caption("No documents yet: add some above, or attach some from the library.")
+    for document in mine:
+        render_document(engine, document, chat_id, attached=True if document.chat_id is None else None)
+    st.subheader("Library")
+    in_chat = {document.id for document in mine}
+    library = [document for document in store.list_documents(engine, None) if document.id not in in_chat]
+    if not library:
+        st.caption("No other documents in the library.")
+    for document in library:
+        render_document(engine, document, chat_id, attached=None if chat_id is None else False)
+
+
+db = resources.engine()
+current_chat = st.session_state.get("chat_id")
+st.caption(
+    "Add documents to a chat, or to the library to use them in any chat. Each question sends the model "
+    "the passages that best match it, and each reply lists them under Sources."
+)
+render_upload(db, current_chat)
+render_documents(db, current_chat)

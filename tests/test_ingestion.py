@@ -1,0 +1,155 @@
+"""Reading documents: text per page or section from real and generated files, and every bad input refused clearly."""
+
+import io
+import zipfile
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from chatcore.ingestion import DocumentError, decode_text, extract_document, normalise_whitespace
+from tests.documents import make_pdf, sample
+
+LIMIT = 50 * 2**20
+
+
+def extract_sample(name: str):
+    return extract_document(name, sample(name), LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("name", "pages", "numbers", "expected"),
+    [
+        ("pdflatex-4-pages.pdf", 4, [1, 2, 3, 4], "Hello, here is some text without a meaning"),
+        ("google-doc-document.pdf", 1, [1], "Beautiful is better than ugly."),
+        ("minimal-document.pdf", 1, [1], "Lorem ipsum"),
+        ("002-trivial-libre-office-writer.pdf", 1, [1], "Lorem ipsum dolor sit amet"),
+        ("crazyones-pdfa.pdf", 1, [1], "the crazy ones"),
+        ("multicolumn.pdf", 3, [1, 2, 3], "Two-Column Document"),
+        ("habibi.pdf", 1, [1], "حَبيبي habibi"),
+        ("par-known-paragraphs.docx", 1, [1], "Heading Paragraph\n\nNormal paragraph"),
+        ("hdr-header-footer.docx", 2, [1, 2], "section with header"),
+        ("blk-paras-and-tables.docx", 3, [1, 2, 3], "Text before"),
+    ],
+)
+def test_text_is_extracted_per_page_or_section(name, pages, numbers, expected):
+    extracted = extract_sample(name)
+    assert extracted.pages == pages
+    assert [section.number for section in extracted.sections] == numbers
+    assert expected in "\n".join(section.text for section in extracted.sections)
+
+
+def test_a_long_compressed_pdf_keeps_every_page():
+    extracted = extract_sample("GeoTopo-komprimiert.pdf")
+    assert extracted.pages == 117
+    assert sum(len(section.text) for section in extracted.sections) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("libreoffice-writer-password.pdf", r"^libreoffice-writer-password\.pdf is password protected"),
+        ("imagemagick-images.pdf", r"^imagemagick-images\.pdf: no text found: OCR is not supported"),
+        ("tbl-having-tables.docx", r"^tbl-having-tables\.docx: no text found\.$"),
+        ("having-images.docx", r"^having-images\.docx: no text found\.$"),
+    ],
+)
+def test_sample_documents_without_usable_text_are_refused(name, message):
+    with pytest.raises(DocumentError, match=message):
+        extract_sample(name)
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("notes.pdf", b"", "notes.pdf is empty"),
+        ("notes.txt", b"", "is empty"),
+        ("notes.pdf", b"Just some text, not a PDF.", "not a PDF file"),
+        ("notes.docx", b"Just some text, not a Word file.", "not a DOCX file"),
+        ("broken.pdf", b"%PDF-1.4\n" + bytes(range(256)) * 4, "damaged PDF"),
+        ("cut.pdf", make_pdf(["A page cut short"])[:120], "damaged PDF"),
+        ("broken.docx", b"PK\x03\x04" + b"\x00" * 64, "damaged DOCX"),
+        ("other.docx", zipped({"hello.txt": b"hi"}), "not a Word document"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00", "not a text file"),
+        ("blank.pdf", make_pdf(["", ""]), "no text found: OCR is not supported"),
+        ("blank.md", b"  \n\n \t\n", "no text found"),
+        ("slides.pptx", b"PK\x03\x04", "only PDF, DOCX, TXT and Markdown"),
+        ("README", b"text", "only PDF, DOCX, TXT and Markdown"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_message(name, data, message):
+    with pytest.raises(DocumentError, match=message):
+        extract_document(name, data, LIMIT)
+
+
+def encrypted_pdf(text: str, user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([text]))))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_a_pdf_encrypted_with_an_empty_password_is_read_and_one_with_a_password_is_refused():
+    opened = extract_document("open.pdf", encrypted_pdf("Locked but readable", ""), LIMIT)
+    assert [section.text for section in opened.sections] == ["Locked but readable"]
+    with pytest.raises(DocumentError, match=r"^locked\.pdf is password protected"):
+        extract_document("locked.pdf", encrypted_pdf("Locked", "secret"), LIMIT)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read():
+    with pytest.raises(DocumentError, match=r"2\.0 MB; files of at most 1 MB"):
+        extract_document("big.txt", b"word " * (2**21 // 5 + 1), max_bytes=2**20)
+
+
+def test_a_generated_pdf_keeps_its_page_numbers_past_empty_pages():
+    extracted = extract_document("made.pdf", make_pdf(["First page text here", "", "Third page text here"]), LIMIT)
+    assert extracted.pages == 3
+    assert [(section.number, section.text) for section in extracted.sections] == [
+        (1, "First page text here"),
+        (3, "Third page text here"),
+    ]
+
+
+def test_markdown_is_cut_at_its_headings_and_names_are_only_text():
+    data = b"# Intro\n\nHello there.\n\n## Details\n\nMore   words\there.\n"
+    extracted = extract_document("<b>../../etc/passwd</b>.md", data, LIMIT)
+    assert [(section.number, section.text) for section in extracted.sections] == [
+        (1, "# Intro\n\nHello there."),
+        (2, "## Details\n\nMore words here."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "text", "note"),
+    [
+        ("Crème brûlée".encode(), "Crème brûlée", ""),
+        (b"\xef\xbb\xbf" + "Crème".encode(), "Crème", ""),
+        ("Crème \u2013 “quoted”".encode("cp1252"), "Crème \u2013 “quoted”", "read as Windows-1252"),
+        (b"caf\xe9 \x81", "café \x81", "read as Latin-1"),
+    ],
+)
+def test_text_encodings_are_detected(data, text, note):
+    decoded, found = decode_text("menu.txt", data)
+    assert decoded == text
+    assert note in found and bool(found) == bool(note)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  a \t b  ", "a b"),
+        ("a\r\nb", "a\nb"),
+        ("a\n\n\n\n b", "a\n\nb"),
+        ("\n\n", ""),
+    ],
+)
+def test_whitespace_is_normalised(raw, clean):
+    assert normalise_whitespace(raw) == clean
