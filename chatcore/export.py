@@ -14,6 +14,7 @@ from chatcore import store
 from chatcore.archive import ChatRecord, MessageRecord, chat_record, describe_documents, dump_archive
 from chatcore.captions import reply_caption
 from chatcore.models import Chat, Status, utc_now
+from chatcore.retrieval import source_label
 
 UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^\w\-. ()]+")
 WINDOWS_RESERVED_NAMES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
@@ -56,8 +57,11 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def render_transcript(chat: ChatRecord, style: TranscriptStyle) -> str:
-    """A readable transcript: title, settings, then each message with its role, time and outcome."""
+Sources = dict[int, list[str]]  # message id -> the labels of the passages the reply was given
+
+
+def render_transcript(chat: ChatRecord, style: TranscriptStyle, sources: Sources) -> str:
+    """A readable transcript: title, settings, then each message with its role, time, outcome and sources."""
     details = [f"Started {format_time(chat.created_at)}", f"last active {format_time(chat.updated_at)}"]
     if chat.model:
         details.append(f"model {chat.model}")
@@ -65,12 +69,12 @@ def render_transcript(chat: ChatRecord, style: TranscriptStyle) -> str:
     if chat.system_prompt:
         parts.append(f"{style.heading.format('System prompt')}\n\n{chat.system_prompt}")
     parts.append(style.rule)
-    parts.extend(render_message(message, style) for message in chat.messages)
+    parts.extend(render_message(message, style, sources.get(message.id, [])) for message in chat.messages)
     return "\n\n".join(parts) + "\n"
 
 
-def render_message(message: MessageRecord, style: TranscriptStyle) -> str:
-    """One message: a heading with role and time, the text, then what went wrong or the reply's figures."""
+def render_message(message: MessageRecord, style: TranscriptStyle, sources: list[str]) -> str:
+    """One message: a heading with role and time, the text, what went wrong or the reply's figures, its sources."""
     parts = [style.heading.format(f"{message.role.capitalize()} · {format_time(message.created_at)}")]
     if message.content:
         parts.append(message.content)
@@ -78,20 +82,25 @@ def render_message(message: MessageRecord, style: TranscriptStyle) -> str:
         parts.append(style.note.format(f"Error: {message.error}"))
     if message.role == "assistant" and (caption := reply_caption(message)):
         parts.append(style.note.format(caption))
+    if sources:
+        parts.append(style.note.format("Sources: " + "; ".join(sources)))
     return "\n\n".join(parts)
 
 
-def render_markdown(chat: ChatRecord) -> str:
+def render_markdown(chat: ChatRecord, sources: Sources) -> str:
     """A chat as Markdown; message texts are Markdown already and are kept as they are."""
-    return render_transcript(chat, MARKDOWN_STYLE)
+    return render_transcript(chat, MARKDOWN_STYLE, sources)
 
 
-def render_text(chat: ChatRecord) -> str:
+def render_text(chat: ChatRecord, sources: Sources) -> str:
     """A chat as plain text."""
-    return render_transcript(chat, TEXT_STYLE)
+    return render_transcript(chat, TEXT_STYLE, sources)
 
 
-RENDERERS: dict[Format, Callable[[ChatRecord], str]] = {Format.MARKDOWN: render_markdown, Format.TEXT: render_text}
+RENDERERS: dict[Format, Callable[[ChatRecord, Sources], str]] = {
+    Format.MARKDOWN: render_markdown,
+    Format.TEXT: render_text,
+}
 MEDIA_TYPES = {Format.MARKDOWN: "text/markdown", Format.JSON: "application/json", Format.TEXT: "text/plain"}
 
 
@@ -157,9 +166,17 @@ class ChatExport:
             used = store.documents_by_chat(self.engine, [chat.id for chat in self.chats])
             return dump_archive([describe_documents(record, used.get(record.id, [])) for record in records]).encode()
         render = RENDERERS[self.format]
+        rendered = ((record, render(record, self.source_labels(record))) for record in records)
         if not self.is_zip:
-            return render(next(records)).encode()
-        return zip_files((chat_filename(record.id, record.title, self.format), render(record)) for record in records)
+            return next(rendered)[1].encode()
+        return zip_files((chat_filename(record.id, record.title, self.format), text) for record, text in rendered)
+
+    def source_labels(self, chat: ChatRecord) -> Sources:
+        """The labels of the passages each of the chat's replies was given, in one query."""
+        replies = [message.id for message in chat.messages if message.role == "assistant"]
+        given = store.reply_sources(self.engine, replies)
+        return {reply: [source_label(n, document.name, document.kind, chunk.page) for n, document, chunk in items]
+                for reply, items in given.items()}  # fmt: skip
 
 
 def plan_export(engine: Engine, chat_ids: list[int] | None, fmt: Format) -> ChatExport:

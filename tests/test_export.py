@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from chatcore import documents, store
 from chatcore.archive import parse_archive
 from chatcore.export import ExportError, Format, plan_export, sanitize_filename
-from chatcore.models import Chat, Message
+from chatcore.models import Chat, Chunk, Message
 
 GOLDEN = Path(__file__).parent / "golden"
 CHAT_FIELDS = {*Chat.model_fields, "messages", "documents"}
@@ -124,12 +124,14 @@ def test_export_of_an_empty_database_is_refused(engine):
 
 
 @pytest.mark.parametrize("fmt", list(Format))
-def test_messages_are_read_in_one_query_per_chat(engine, sample_chats, fmt):
+def test_a_chat_is_read_in_a_fixed_number_of_queries(engine, sample_chats, fmt):
     export = plan_export(engine, None, fmt)
     queries = []
     event.listen(engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
     export.build()
-    assert len(queries) == len(sample_chats) + (2 if fmt == Format.JSON else 0)  # and the documents of all, in JSON
+    per_chat = 1 if fmt == Format.JSON else 2  # the messages; in transcripts, also the replies' sources
+    documents_of_all = 2 if fmt == Format.JSON else 0
+    assert len(queries) == len(sample_chats) * per_chat + documents_of_all
 
 
 @pytest.mark.parametrize("fmt", list(Format))
@@ -145,3 +147,24 @@ def test_ten_thousand_messages_export_in_under_a_second(engine, fmt):
     started = time.perf_counter()
     export.build()
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        (Format.MARKDOWN, "*Sources: [1] menu.md, section 1; [2] trams.txt, section 1*"),
+        (Format.TEXT, "(Sources: [1] menu.md, section 1; [2] trams.txt, section 1)"),
+    ],
+)
+def test_transcripts_list_the_sources_each_reply_was_given(engine, sample_chats, fmt, line):
+    trip = sample_chats[0]
+    added = [
+        documents.add_file(engine, trip, name, text, 2**20).document
+        for name, text in (("menu.md", b"# Menu\n\nSoup of the day."), ("trams.txt", b"Tram 28 climbs the hills."))
+    ]
+    with Session(engine) as session:
+        chunks = [session.exec(select(Chunk.id).where(Chunk.document_id == document.id)).first() for document in added]
+    first_reply = store.list_messages(engine, trip)[1]
+    store.save_reply_sources(engine, first_reply.id, chunks)
+    transcript = plan_export(engine, [trip], fmt).build().decode()
+    assert transcript.count("Sources: ") == 1 and line in transcript
