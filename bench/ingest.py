@@ -2,7 +2,7 @@
 
 Prints one line per figure: the ingest time and pages per second (read, chunk, store in one
 transaction, indexed), then the median retrieval time (targets: ingest > 50 pages/s, retrieval < 100 ms)
-on SQLite, and on PostgreSQL too when CHATCORE_TEST_POSTGRES_URL names a role that may create databases.
+on SQLite, and on PostgreSQL too when CHATCORE_TEST_POSTGRES_URL names a superuser.
 Run: python bench/ingest.py
 """
 

@@ -1,7 +1,7 @@
 """Big databases: the sidebar over 10,000 chats, opening a 10,000-message chat, search over 1,000,000 messages.
 
-Runs on SQLite, and on PostgreSQL too when CHATCORE_TEST_POSTGRES_URL names a role that may create
-databases (a scratch database is created and dropped). Prints one line per figure (median of 5),
+Runs on SQLite, and on PostgreSQL too when CHATCORE_TEST_POSTGRES_URL names a superuser (a scratch
+database is created and dropped). Prints one line per figure (median of 5),
 targets: list and open < 20 ms, search < 100 ms.
 Run: python bench/scale.py
 """

@@ -13,7 +13,8 @@ from chatcore import store
 from chatcore.models import Status
 from tests.ollama_standin import StandinOllama
 
-# A PostgreSQL URL whose role may create databases; each test gets a database of its own there.
+# A PostgreSQL superuser's URL; each test gets a database of its own there, dropped with FORCE after it
+# (which must also end any autovacuum worker in it: only a superuser may).
 POSTGRES_URL = os.environ.get("CHATCORE_TEST_POSTGRES_URL")
 
 
