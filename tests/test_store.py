@@ -65,12 +65,12 @@ def test_messages_newest_first_before_a_message(engine):
     assert contents == ["4", "3", "2", "1", "0"]
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine):
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite pragmas")
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'chat.db'}")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
 
 
 def test_data_folder_is_created(tmp_path):
