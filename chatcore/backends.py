@@ -41,6 +41,7 @@ class Backend(Protocol):
     """Streams chat replies from some model runtime."""
 
     name: str
+    follows_instructions: bool  # False for a base model that only continues text
 
     def list_models(self) -> list[str]:
         """Names of the models this backend can run."""
@@ -61,6 +62,7 @@ class OllamaBackend:
     """Talks to an Ollama server through the official client."""
 
     name = "ollama"
+    follows_instructions = True
 
     def __init__(self, host: str | None = None):
         # Connecting must fail fast; reading may wait minutes while a big model loads.
@@ -136,6 +138,7 @@ class FakeBackend:
     context_lengths: dict[str, int] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
     name: str = "fake"
+    follows_instructions: bool = True
 
     def list_models(self) -> list[str]:
         """The configured model names."""
@@ -161,6 +164,7 @@ class EmbeddedBackend:
     """Runs the small built-in Gemma 3 270M model in-process with xllamacpp."""
 
     name = "embedded"
+    follows_instructions = False
     _server = None
     _lock = threading.Lock()
 
@@ -276,6 +280,7 @@ class OllamaPool:
     """Several Ollama hosts as one backend: each model is asked of the first host that has it."""
 
     name = "ollama"
+    follows_instructions = True
 
     def __init__(self, hosts: list[str]):
         self.backends = [OllamaBackend(host) for host in hosts]

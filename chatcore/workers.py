@@ -125,7 +125,7 @@ class Registry:
             error = f"Unexpected error: {failure!r}"
         finally:
             self._release(job, error)
-        if error:
+        if error or not backend.follows_instructions:  # a base model's titles and summaries are noise
             return
         if self.auto_title and not job.stop.is_set():
             generation.improve_title(self.engine, backend, job.chat_id, prompt.model)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from chatcore import memory, store
-from chatcore.backends import OllamaBackend
+from chatcore.backends import FakeBackend, OllamaBackend
 from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
@@ -183,3 +183,13 @@ def test_evicted_turns_are_summarised_in_the_background_and_pinned(engine):
     assert sent[0] == {"role": "system", "content": MEMORY_HEADING + "Ana plans four days in Lisbon."}
     assert not any("Day 1 of" in message["content"] for message in sent[1:])
     assert sent[-1] == {"role": "user", "content": "What did I plan first?"}
+
+
+def test_a_base_model_is_not_asked_for_titles_or_summaries(engine):
+    backend = FakeBackend(replies=["Tokyo.", "Tokyo!"], follows_instructions=False)
+    registry = Registry(engine)
+    chat = store.create_chat(engine, model="fake:latest")
+    registry.send(backend, chat.id, "fake:latest", "What is the capital of Japan?")
+    join_reply_workers()
+    assert len(backend.calls) == 1
+    assert store.get_chat(engine, chat.id).title == "What is the capital of Japan?"
