@@ -196,44 +196,43 @@ def wait_for_reply(at: AppTest, chat_id: int) -> None:
         time.sleep(0.05)
 
 
-def test_a_reply_keeps_being_written_when_the_page_run_is_cut_off(app_env):
-    app_env.token_delay = 0.02
-    app_env.reply = lambda messages: "slow " * 100
-    at = open_app()
+LONG_REPLY = ("long " * 100).strip()
+
+
+def send_and_cut_the_run_off(at: AppTest, standin, text: str) -> None:
+    """Send a message whose reply takes a few seconds, and end the page run a second in."""
+    standin.token_delay = 0.02
+    standin.reply = lambda messages: LONG_REPLY
     with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value("take your time").run(timeout=1)
-    chat_id = at.session_state.chat_id
+        at.chat_input[0].set_value(text).run(timeout=1)
     at.chat_input[0].set_value(None)  # AppTest would otherwise submit the text again
-    wait_for_reply(at, chat_id)
+
+
+def test_a_reply_keeps_being_written_when_the_page_run_is_cut_off(app_env):
+    at = open_app()
+    send_and_cut_the_run_off(at, app_env, "take your time")
+    wait_for_reply(at, at.session_state.chat_id)
     at.run()
     user, assistant = at.chat_message
     assert user.markdown[0].value == "take your time"
-    assert assistant.markdown[0].value == ("slow " * 100).strip()
+    assert assistant.markdown[0].value == LONG_REPLY
     assert "interrupted" not in assistant.caption[0].value
 
 
 def test_switching_chats_mid_reply_and_back_shows_the_finished_reply(app_env):
     at = send(open_app(), "first chat")
     first_id = at.session_state.chat_id
-    app_env.token_delay = 0.02
-    app_env.reply = lambda messages: "long " * 100
-    with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value("a long one").run(timeout=1)
-    at.chat_input[0].set_value(None)
+    send_and_cut_the_run_off(at, app_env, "a long one")
     at.sidebar.button[0].click().run()  # New chat, while the reply is still being written
     assert at.chat_message.len == 0
     wait_for_reply(at, first_id)
     at.button(key=f"chat-{first_id}").click().run()
-    assert transcript(at)[-1] == ("assistant", ("long " * 100).strip())
+    assert transcript(at)[-1] == ("assistant", LONG_REPLY)
 
 
 def test_stop_keeps_the_text_marked_stopped(app_env):
-    app_env.token_delay = 0.02
-    app_env.reply = lambda messages: "long " * 100
     at = open_app()
-    with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value("a long one").run(timeout=1)
-    at.chat_input[0].set_value(None)
+    send_and_cut_the_run_off(at, app_env, "a long one")
     resources.registry().stop(at.session_state.chat_id)  # the Stop button's callback
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
