@@ -5,8 +5,9 @@ from collections.abc import Iterator
 import streamlit as st
 
 import resources
-from chatcore import memory, store
+from chatcore import documents, memory, store
 from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.ingestion import KINDS
 from chatcore.models import Message, Status
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
 from chatcore.retrieval import source_label
@@ -172,17 +173,29 @@ def refuse(show, reason: Exception, text: str = "") -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def send(engine, chat_id: int | None, prompt: str, model: str) -> None:
-    """Save the message (creating the chat if needed) and start its reply in the background."""
+def send(engine, chat_id: int | None, submitted, model: str) -> None:
+    """Add the files sent (creating the chat if needed), then save the message and start its reply."""
     if chat_id is None:
         defaults = {"num_ctx": resources.settings().num_ctx}
         try:
             chat_id = store.create_chat_like_latest(engine, model, defaults).id
         except store.StorageError as failure:
-            refuse(st.error, failure, prompt)
+            refuse(st.error, failure, submitted.text)
             return
         st.session_state.chat_id = chat_id
-    launch(resources.registry().send, chat_id, model, prompt)
+    add_files(engine, chat_id, submitted.files)
+    if submitted.text.strip():
+        launch(resources.registry().send, chat_id, model, submitted.text)
+    else:
+        st.rerun()
+
+
+def add_files(engine, chat_id: int, files) -> None:
+    """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went."""
+    max_bytes = resources.settings().max_upload_mb * 2**20
+    for file in files:
+        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), max_bytes)
+        st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
 
 
 db = resources.engine()
@@ -203,8 +216,14 @@ if job is None and not current_model:
     placeholder = "No model available: see the sidebar"
 else:
     placeholder = "A reply is being written…" if job else "Message"
-prompt = st.chat_input(placeholder, disabled=job is not None or not current_model)
+submitted = st.chat_input(
+    placeholder,
+    disabled=job is not None or not current_model,
+    accept_file="multiple",
+    file_type=list(KINDS),
+    max_upload_size=resources.settings().max_upload_mb,
+)
 if job is not None:
     follow_reply(job)
-if prompt:
-    send(db, current_chat, prompt, current_model)
+if submitted:
+    send(db, current_chat, submitted, current_model)

@@ -5,7 +5,7 @@ import streamlit as st
 import resources
 from chatcore import documents, store
 from chatcore.captions import document_caption
-from chatcore.ingestion import KINDS, DocumentError
+from chatcore.ingestion import KINDS
 from chatcore.models import Document
 
 LIBRARY = "library"
@@ -37,17 +37,9 @@ def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
     with st.status(f"Adding {len(uploads)} file{'s' if len(uploads) > 1 else ''}…", expanded=True) as status:
         for upload in uploads:
             status.write(f"Reading {upload.name}…")
-            outcomes[upload.file_id] = add_upload(engine, chat_id, upload.name, upload.getvalue())
+            data, max_bytes = upload.getvalue(), resources.settings().max_upload_mb * 2**20
+            outcomes[upload.file_id] = documents.add_file_and_say(engine, chat_id, upload.name, data, max_bytes)
         status.update(label="Done", state="complete", expanded=False)
-
-
-def add_upload(engine, chat_id: int | None, name: str, data: bytes) -> tuple[bool, str]:
-    """Add one file; whether it worked, and what happened."""
-    try:
-        added = documents.add_file(engine, chat_id, name, data, resources.settings().max_upload_mb * 2**20)
-    except (DocumentError, store.StorageError) as error:
-        return False, str(error)
-    return True, added.summary()
 
 
 def render_document(engine, document: Document, chat_id: int | None, attached: bool | None) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from chatcore import store
 from chatcore.captions import document_caption
 from chatcore.chunking import chunk_sections
-from chatcore.ingestion import extract_document
+from chatcore.ingestion import DocumentError, extract_document
 from chatcore.models import Chunk, Document
 
 
@@ -50,3 +50,12 @@ def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_by
     if existing.chat_id != chat_id:
         store.share_document(engine, existing.id, chat_id)
     return Added(existing, new=False)
+
+
+def add_file_and_say(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int) -> tuple[bool, str]:
+    """Add a file as `add_file` does; whether it worked, and what happened, in words for the user."""
+    try:
+        added = add_file(engine, chat_id, name, data, max_bytes)
+    except (DocumentError, store.StorageError) as error:
+        return False, str(error)
+    return True, added.summary()

@@ -504,3 +504,21 @@ def test_library_documents_are_attached_detached_and_deleted(app_env, engine):
     at.button(key=f"delete-{document.id}").click().run()
     assert store.list_documents(engine, None) == []
     assert at.main.caption[-1].value == "No other documents in the library."
+
+
+def test_files_sent_with_a_message_are_added_to_the_chat_and_used(app_env, engine):
+    at = open_app()
+    at.chat_input[0].upload("google-doc-document.pdf", sample("google-doc-document.pdf"), "application/pdf")
+    send(at, "What is better than ugly?")
+    assert [toast.value for toast in at.toast] == ["Added google-doc-document.pdf: PDF · 1 page · 78 KB · 2 passages."]
+    assert "[1] google-doc-document.pdf, page 1" in app_env.chat_requests[-1]["messages"][0]["content"]
+    assert [d.name for d in store.list_documents(engine, at.session_state.chat_id)] == ["google-doc-document.pdf"]
+
+
+def test_a_bad_file_sent_alone_says_why_and_sends_nothing(app_env, engine):
+    at = open_app()
+    at.chat_input[0].upload("notes.pdf", b"not a pdf at all", "application/pdf")
+    at.chat_input[0].set_value("").run()
+    assert not at.exception
+    assert [toast.value for toast in at.toast] == ["notes.pdf is not a PDF file, whatever its name says."]
+    assert app_env.chat_requests == [] and store.list_documents(engine, None) == []
