@@ -192,9 +192,9 @@ def send(engine, chat_id: int | None, submitted, model: str) -> None:
 
 def add_files(engine, chat_id: int, files) -> None:
     """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went."""
-    max_bytes = resources.settings().max_upload_mb * 2**20
+    limit = resources.settings().max_upload_bytes
     for file in files:
-        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), max_bytes)
+        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), limit)
         st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
 
 

@@ -37,8 +37,10 @@ def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
     with st.status(f"Adding {len(uploads)} file{'s' if len(uploads) > 1 else ''}…", expanded=True) as status:
         for upload in uploads:
             status.write(f"Reading {upload.name}…")
-            data, max_bytes = upload.getvalue(), resources.settings().max_upload_mb * 2**20
-            outcomes[upload.file_id] = documents.add_file_and_say(engine, chat_id, upload.name, data, max_bytes)
+            limit = resources.settings().max_upload_bytes
+            outcomes[upload.file_id] = documents.add_file_and_say(
+                engine, chat_id, upload.name, upload.getvalue(), limit
+            )
         status.update(label="Done", state="complete", expanded=False)
 
 

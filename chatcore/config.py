@@ -24,6 +24,11 @@ class Settings:
     auto_title: bool
     max_upload_mb: int
 
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes, as ingestion checks it."""
+        return self.max_upload_mb * 2**20
+
 
 def default_data_dir() -> Path:
     """The per-user data folder: $XDG_DATA_HOME/chatcore, else ~/.local/share/chatcore."""

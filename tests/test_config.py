@@ -8,12 +8,17 @@ import pytest
 from chatcore.config import DEFAULT_MAX_UPLOAD_MB, load_settings
 
 
+def set_variable(monkeypatch, name: str, value: str | None) -> None:
+    """Set an environment variable, or remove it for None."""
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize(("value", "reserve"), [(None, 0.25), ("0.4", 0.4), ("0.1", 0.1)])
 def test_reply_reserve_comes_from_the_environment(monkeypatch, value, reserve):
-    if value is None:
-        monkeypatch.delenv("CHATCORE_REPLY_RESERVE", raising=False)
-    else:
-        monkeypatch.setenv("CHATCORE_REPLY_RESERVE", value)
+    set_variable(monkeypatch, "CHATCORE_REPLY_RESERVE", value)
     assert load_settings().reply_reserve == reserve
 
 
@@ -26,10 +31,8 @@ def test_a_reply_reserve_outside_zero_to_one_is_refused(monkeypatch, value):
 
 @pytest.mark.parametrize(("value", "megabytes"), [(None, 50), ("5", 5)])
 def test_the_upload_limit_comes_from_the_environment_and_matches_streamlit(monkeypatch, value, megabytes):
-    if value is None:
-        monkeypatch.delenv("CHATCORE_MAX_UPLOAD_MB", raising=False)
-    else:
-        monkeypatch.setenv("CHATCORE_MAX_UPLOAD_MB", value)
+    set_variable(monkeypatch, "CHATCORE_MAX_UPLOAD_MB", value)
     assert load_settings().max_upload_mb == megabytes
+    assert load_settings().max_upload_bytes == megabytes * 2**20
     streamlit_config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert streamlit_config["server"]["maxUploadSize"] == DEFAULT_MAX_UPLOAD_MB
