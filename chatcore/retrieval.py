@@ -23,18 +23,29 @@ INSTRUCTIONS = (
     "Passages from the user's documents follow, each under a number such as [1]. Where they are relevant, "
     "answer from them and cite the numbers you used, such as [1]. If they do not contain the answer, say so."
 )
-CHAT_DOCUMENTS = (
-    "(d.chat_id = :chat_id OR d.id IN (SELECT document_id FROM document_attachment WHERE chat_id = :chat_id))"
+CHAT_DOCUMENT_IDS = (
+    "SELECT id FROM document WHERE chat_id = :chat_id UNION SELECT document_id FROM document_attachment "
+    "WHERE chat_id = :chat_id"
 )
+# The best few chunk ids are ranked first, and only they are joined for their text. A score is lower for a
+# better match on both databases.
+BEST_PASSAGES = (
+    "SELECT c.id, d.name, d.kind, c.page, c.text FROM ({ranked}) AS best JOIN chunk c ON c.id = best.id "
+    "JOIN document d ON d.id = c.document_id ORDER BY best.score, c.id"
+)
+CHAT_CHUNK_IDS = f"SELECT id FROM chunk WHERE document_id IN ({CHAT_DOCUMENT_IDS})"
+# `+rowid` keeps SQLite from probing the full-text index once per chunk of the chat (seconds, not milliseconds).
 SQLITE_PASSAGES = text(
-    "SELECT c.id, d.name, d.kind, c.page, c.text FROM chunk_fts JOIN chunk c ON c.id = chunk_fts.rowid "
-    f"JOIN document d ON d.id = c.document_id WHERE chunk_fts MATCH :query AND {CHAT_DOCUMENTS} "
-    "ORDER BY bm25(chunk_fts), c.id LIMIT :limit"
+    BEST_PASSAGES.format(
+        ranked="SELECT rowid AS id, bm25(chunk_fts) AS score FROM chunk_fts WHERE chunk_fts MATCH :query "
+        f"AND +rowid IN ({CHAT_CHUNK_IDS}) ORDER BY score, rowid LIMIT :limit"
+    )
 )
 POSTGRES_PASSAGES = text(
-    "SELECT c.id, d.name, d.kind, c.page, c.text FROM chunk c JOIN document d ON d.id = c.document_id, "
-    f"to_tsquery('simple', :query) q WHERE c.text_fts @@ q AND {CHAT_DOCUMENTS} "
-    "ORDER BY ts_rank(c.text_fts, q) DESC, c.id LIMIT :limit"
+    BEST_PASSAGES.format(
+        ranked="SELECT id, -ts_rank(text_fts, q) AS score FROM chunk, to_tsquery('simple', :query) q "
+        f"WHERE text_fts @@ q AND document_id IN ({CHAT_DOCUMENT_IDS}) ORDER BY score, id LIMIT :limit"
+    )
 )
 
 
