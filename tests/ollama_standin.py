@@ -1,6 +1,7 @@
 """A stand-in Ollama server that speaks the real wire format (see shared/reference/ollama-api.md).
 
 Standard library only, so tests and manual runs need no Ollama install and no model download.
+Models behave as "ok" (chat), "error_line" or "drop" (fail mid-reply) or "embed" (an embedding model).
 Run it by hand with: python tests/ollama_standin.py --port 11434 --token-delay 0.05
 """
 
@@ -10,6 +11,7 @@ import hashlib
 import json
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -21,12 +23,16 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 DEFAULT_MODELS = {"llama3:8b": "ok", "qwen2.5:0.5b": "ok"}
-BEHAVIOURS = ("ok", "error_line", "drop")
+BEHAVIOURS = ("ok", "error_line", "drop", "embed")
 VERSION = "0.13.0"
+DEFAULT_NUM_CTX = 4096  # the context a v0.13 server loads a model with unless options.num_ctx says otherwise
+EMBED_DIMENSIONS = 64
+EMBED_MARKER_TOKENS = 2  # the start and end tokens an embedding model's tokenizer adds to every input
 
 MODEL_ERROR = "an error was encountered while running the model: out of memory"
 TOKENS_BEFORE_FAULT = 3
 TOKEN_PATTERN = re.compile(r"\S+\s*|\s+")
+WORD_PATTERN = re.compile(r"[^\W_]+")
 
 # Go's net/http buffers this much of a handler's output; bigger bodies lose Content-Length and go chunked.
 GO_RESPONSE_BUFFER = 2048
@@ -49,6 +55,12 @@ CHAT_FIELDS = {
 }
 MESSAGE_FIELDS = {"role": (str, "string"), "content": (str, "string")}
 SHOW_FIELDS = {"model": (str, "string"), "name": (str, "string")}
+EMBED_FIELDS = {
+    "model": (str, "string"),
+    "truncate": (bool, "bool"),
+    "dimensions": (int, "int"),
+    "options": (dict, "map[string]interface {}"),
+}
 OPTION_TYPES = {
     **dict.fromkeys(
         [
@@ -73,6 +85,47 @@ OPTION_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class Architecture:
+    """What /api/tags and /api/show report for one kind of model."""
+
+    name: str
+    capabilities: tuple[str, ...]
+    context_length: int
+    embedding_length: int
+    default_parameter_count: int
+    quantization_level: str
+    bytes_per_parameter: float
+    parameters: str
+
+
+LLAMA = Architecture(
+    name="llama",
+    capabilities=("completion",),
+    context_length=8192,
+    embedding_length=4096,
+    default_parameter_count=8_000_000_000,
+    quantization_level="Q4_K_M",
+    bytes_per_parameter=0.6,
+    parameters='stop                           "<|eot_id|>"',  # Go's "%-30s %#v" per PARAMETER line
+)
+NOMIC_BERT = Architecture(
+    name="nomic-bert",
+    capabilities=("embedding",),
+    context_length=2048,
+    embedding_length=EMBED_DIMENSIONS,
+    default_parameter_count=137_000_000,
+    quantization_level="F16",
+    bytes_per_parameter=2,
+    parameters="num_ctx                        8192",
+)
+
+
+def architecture(behaviour: str) -> Architecture:
+    """The architecture a model with this behaviour pretends to have."""
+    return NOMIC_BERT if behaviour == "embed" else LLAMA
+
+
 def echo_reply(messages: list[dict]) -> str:
     """Default reply: echo the last message's content."""
     return "Echo: " + (messages[-1].get("content") or "")
@@ -86,6 +139,51 @@ def tokenize(text: str) -> list[str]:
 def prompt_token_estimate(messages: list[dict], chars_per_token: int = 4) -> int:
     """Deterministic stand-in for the size of the rendered prompt in tokens: text, 4 per message, 1 to start."""
     return sum(len(message.get("content") or "") // chars_per_token + 4 for message in messages) + 1
+
+
+def text_token_estimate(text: str, chars_per_token: int = 4) -> int:
+    """Deterministic stand-in for the tokens of one embedding input: text plus the start and end markers."""
+    return len(text) // chars_per_token + EMBED_MARKER_TOKENS
+
+
+def l2_normalize(vector: list[float]) -> list[float]:
+    """Scale vector to unit length; an all-zero vector stays zeros."""
+    norm = sum(value * value for value in vector) ** 0.5
+    return [value / norm for value in vector] if norm else [0.0] * len(vector)
+
+
+def bag_of_words_embedding(text: str, dimensions: int = EMBED_DIMENSIONS) -> list[float]:
+    """Default embedding: lower-cased word counts hashed into dimensions buckets (stable across runs), normalised."""
+    counts = [0.0] * dimensions
+    for word in WORD_PATTERN.findall(text.lower()):
+        counts[int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big") % dimensions] += 1
+    return l2_normalize(counts)
+
+
+def to_float32(value: float) -> float:
+    """Round value to the nearest float32."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def go_float32(value: float) -> float | int:
+    """Value as Go prints a float32: the shortest decimal that rounds to the same float32, whole numbers bare."""
+    single = to_float32(value)
+    for digits in range(1, 10):
+        shortest = float(f"{single:.{digits}g}")
+        if to_float32(shortest) == single:
+            break
+    return int(shortest) if shortest.is_integer() else shortest
+
+
+def embed_inputs(value) -> list[str] | None:
+    """The texts of an embed request's input (a string, an array of strings or absent); None if it is neither."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    return None
 
 
 def go_json(value) -> bytes:
@@ -117,11 +215,12 @@ def json_kind(value) -> str:
 def field_type_error(body: dict, fields: dict, struct: str) -> str | None:
     """Go's unmarshal error for the first field of body whose JSON type does not fit, if any."""
     for name, value in body.items():
-        if name in fields and value is not None and not isinstance(value, fields[name][0]):
-            return (
-                f"json: cannot unmarshal {json_kind(value)} into Go struct field {struct}.{name}"
-                f" of type {fields[name][1]}"
-            )
+        if name not in fields or value is None:
+            continue
+        python_type, go_type = fields[name]
+        if not isinstance(value, python_type) or (isinstance(value, bool) and python_type is not bool):
+            kind = f"number {value}" if python_type is int and isinstance(value, float) else json_kind(value)
+            return f"json: cannot unmarshal {kind} into Go struct field {struct}.{name} of type {go_type}"
     return None
 
 
@@ -185,29 +284,29 @@ def utc_now() -> str:
     return rfc3339_nano(time.time_ns())
 
 
-def parameter_count(name: str) -> int:
-    """Parameter count suggested by a tag like "8b" or "0.5b"; 8 billion otherwise."""
+def parameter_count(name: str, arch: Architecture = LLAMA) -> int:
+    """Parameter count suggested by a tag like "8b" or "0.5b"; the architecture's usual count otherwise."""
     match = re.search(r":(\d+(?:\.\d+)?)b$", display_name(name).lower())
-    return int(float(match.group(1)) * 1e9) if match else 8_000_000_000
+    return int(float(match.group(1)) * 1e9) if match else arch.default_parameter_count
 
 
-def model_details(name: str) -> dict:
+def model_details(name: str, arch: Architecture = LLAMA) -> dict:
     """The ModelDetails object shared by /api/tags and /api/show."""
-    count = parameter_count(name)
+    count = parameter_count(name, arch)
     size = f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
     return {
         "parent_model": "",
         "format": "gguf",
-        "family": "llama",
-        "families": ["llama"],
+        "family": arch.name,
+        "families": [arch.name],
         "parameter_size": size,
-        "quantization_level": "Q4_K_M",
+        "quantization_level": arch.quantization_level,
     }
 
 
-def model_size(name: str) -> int:
-    """Plausible file size in bytes: Q4_K_M weighs about 0.6 bytes per parameter."""
-    return int(parameter_count(name) * 0.6)
+def model_size(name: str, arch: Architecture = LLAMA) -> int:
+    """Plausible file size in bytes: Q4_K_M weighs about 0.6 bytes per parameter, F16 two."""
+    return int(parameter_count(name, arch) * arch.bytes_per_parameter)
 
 
 def model_digest(name: str) -> str:
@@ -249,7 +348,7 @@ class Generation:
 
 
 class StandinOllama:
-    """An in-process HTTP server that answers like Ollama 0.13 for chat, tags, show and version."""
+    """An in-process HTTP server that answers like Ollama 0.13 for chat, embed, tags, show and version."""
 
     def __init__(
         self,
@@ -259,6 +358,7 @@ class StandinOllama:
         port: int = 0,
         prompt_delay: float = 0.0,
         chars_per_token: int = 4,
+        embed: Callable[[str], list[float]] | None = None,
     ):
         self.models = dict(DEFAULT_MODELS if models is None else models)
         unknown = set(self.models.values()) - set(BEHAVIOURS)
@@ -268,7 +368,9 @@ class StandinOllama:
         self.prompt_delay = prompt_delay  # seconds of "prompt evaluation" before the first token
         self.chars_per_token = chars_per_token  # how prompt_eval_count counts message text
         self.reply = reply or echo_reply
+        self.embed = embed or bag_of_words_embedding  # text -> vector; the server normalises it
         self.chat_requests: list[dict] = []
+        self.embed_requests: list[dict] = []
         self.disconnects = 0
         self._created_ns = time.time_ns()
         self._port = port
@@ -316,6 +418,10 @@ class StandinOllama:
         wanted = full_model_name(requested).lower()
         return next((name for name in self.models if full_model_name(name).lower() == wanted), None)
 
+    def _architecture(self, name: str) -> Architecture:
+        """The architecture of a configured model."""
+        return architecture(self.models[name])
+
     def _modified_at(self, name: str) -> str:
         """Local-zone modification time; models listed first count as most recent, as /api/tags sorts."""
         age_hours = list(self.models).index(name)
@@ -325,6 +431,11 @@ class StandinOllama:
         """Remember a parsed /api/chat body."""
         with self._lock:
             self.chat_requests.append(body)
+
+    def _record_embed_request(self, body: dict) -> None:
+        """Remember a parsed /api/embed body."""
+        with self._lock:
+            self.embed_requests.append(body)
 
     def _count_disconnect(self) -> None:
         """Note a stream the client abandoned."""
@@ -480,9 +591,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "name": display_name(name),
                 "model": display_name(name),
                 "modified_at": standin._modified_at(name),
-                "size": model_size(name),
+                "size": model_size(name, standin._architecture(name)),
                 "digest": model_digest(name),
-                "details": model_details(name),
+                "details": model_details(name, standin._architecture(name)),
             }
             for name in standin.models
         ]
@@ -501,6 +612,7 @@ class _Handler(BaseHTTPRequestHandler):
         name = self.server.standin._find_model(requested)
         if name is None:
             return self.send_error_json(404, f"model '{requested}' not found")
+        arch = self.server.standin._architecture(name)
         self.send_json(
             200,
             {
@@ -510,16 +622,16 @@ class _Handler(BaseHTTPRequestHandler):
                     f"# FROM {display_name(name)}\n\n"
                     f"FROM /root/.ollama/models/blobs/sha256-{model_digest(name)}\n"
                 ),
-                "parameters": 'stop                           "<|eot_id|>"',
+                "parameters": arch.parameters,
                 "template": "{{ .Prompt }}",
-                "details": model_details(name),
+                "details": model_details(name, arch),
                 "model_info": {
-                    "general.architecture": "llama",
-                    "general.parameter_count": parameter_count(name),
-                    "llama.context_length": 8192,
-                    "llama.embedding_length": 4096,
+                    "general.architecture": arch.name,
+                    "general.parameter_count": parameter_count(name, arch),
+                    f"{arch.name}.context_length": arch.context_length,
+                    f"{arch.name}.embedding_length": arch.embedding_length,
                 },
-                "capabilities": ["completion"],
+                "capabilities": list(arch.capabilities),
                 "modified_at": self.server.standin._modified_at(name),
             },
         )
@@ -540,8 +652,10 @@ class _Handler(BaseHTTPRequestHandler):
         name = standin._find_model(model)
         if name is None:
             return self.send_error_json(404, f"model '{model}' not found")
+        quoted = json.dumps(model, ensure_ascii=False)  # the server formats these with Go's %q
+        if "completion" not in standin._architecture(name).capabilities:
+            return self.send_error_json(400, f"{quoted} does not support chat")
         if body.get("think"):
-            quoted = json.dumps(model, ensure_ascii=False)  # the server formats this with Go's %q
             return self.send_error_json(400, f"{quoted} does not support thinking")
         if body.get("tools"):
             return self.send_error_json(400, f"{full_model_name(model)} does not support tools")
@@ -604,12 +718,75 @@ class _Handler(BaseHTTPRequestHandler):
         final["message"]["content"] = content
         self.send_json(200, final)
 
+    def serve_embed(self, raw: bytes) -> None:
+        """POST /api/embed: validate like the real server, then answer with normalised vectors."""
+        started_ns = time.perf_counter_ns()
+        body = self.parse_json(raw, "api.EmbedRequest")
+        if body is None:
+            return
+        standin = self.server.standin
+        standin._record_embed_request(body)
+        if error := field_type_error(body, EMBED_FIELDS, "EmbedRequest"):
+            return self.send_error_json(400, error)
+        texts = embed_inputs(body.get("input"))
+        if texts is None:
+            return self.send_error_json(400, "invalid input type")
+        model = body.get("model")
+        if not model:
+            return self.send_error_json(400, "model is required")
+        name = standin._find_model(model)
+        if name is None:
+            quoted = json.dumps(model, ensure_ascii=False)  # Go's %q
+            return self.send_error_json(404, f"model {quoted} not found, try pulling it first")
+        options = body.get("options") or {}
+        if error := option_error(options):
+            return self.send_error_json(500, error)
+        if not texts:
+            return self.send_json(200, {"model": model, "embeddings": []})
+        loaded_ns = time.perf_counter_ns()
+        context = min(int(options.get("num_ctx") or DEFAULT_NUM_CTX), standin._architecture(name).context_length)
+        fitted = [self.fit_to_context(text, context, body.get("truncate") is not False) for text in texts]
+        if None in fitted:
+            return self.send_error_json(400, "input exceeds maximum context length")
+        behaviour = standin.models[name]
+        if behaviour == "drop":
+            return self.drop_connection()
+        if behaviour == "error_line":
+            return self.send_error_json(500, MODEL_ERROR)
+        embeddings = [self.embedding(text, body.get("dimensions") or 0) for text, _ in fitted]
+        finished_ns = time.perf_counter_ns()
+        metrics = {
+            "total_duration": finished_ns - started_ns,
+            "load_duration": loaded_ns - started_ns,
+            "prompt_eval_count": sum(count for _, count in fitted),
+        }
+        response = {"model": model, "embeddings": embeddings}
+        self.send_json(200, response | {key: value for key, value in metrics.items() if value})
+
+    def fit_to_context(self, text: str, context: int, truncate: bool) -> tuple[str, int] | None:
+        """Text and its token estimate, cut to fit context when truncating; None if it does not fit."""
+        chars_per_token = self.server.standin.chars_per_token
+        count = text_token_estimate(text, chars_per_token)
+        if count <= context:
+            return text, count
+        if not truncate:
+            return None
+        return text[: (context - EMBED_MARKER_TOKENS) * chars_per_token], context
+
+    def embedding(self, text: str, dimensions: int) -> list[float]:
+        """The stand-in's vector for text, normalised, cut to dimensions (then normalised again) and in float32."""
+        vector = l2_normalize(self.server.standin.embed(text))
+        if 0 < dimensions < len(vector):
+            vector = l2_normalize(vector[:dimensions])
+        return [go_float32(value) for value in vector]
+
     ROUTES: ClassVar[dict] = {
         "/": {"GET": serve_root, "HEAD": serve_root},
         "/api/version": {"GET": serve_version, "HEAD": serve_version},
         "/api/tags": {"GET": serve_tags, "HEAD": serve_tags},
         "/api/show": {"POST": serve_show},
         "/api/chat": {"POST": serve_chat},
+        "/api/embed": {"POST": serve_embed},
     }
 
 

@@ -1,6 +1,7 @@
 """The stand-in must look exactly like a real Ollama server to the real `ollama` client."""
 
 import json
+import math
 import re
 import socket
 import threading
@@ -13,7 +14,8 @@ import pytest
 
 from tests.ollama_standin import StandinOllama
 
-MODELS = {"llama3:8b": "ok", "mistral": "ok", "broken:7b": "error_line", "flaky:7b": "drop"}
+EMBED = "nomic-embed-text"
+MODELS = {"llama3:8b": "ok", "mistral": "ok", "broken:7b": "error_line", "flaky:7b": "drop", EMBED: "embed"}
 HELLO = [{"role": "user", "content": "hello there"}]
 LONG_PROMPT = [{"role": "user", "content": " ".join(f"w{i}" for i in range(60))}]
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
@@ -91,7 +93,13 @@ def test_custom_reply_streams_back_exactly(client, standin):
 def test_list_parses_and_lists_every_model(client):
     models = client.list().models
 
-    assert [model.model for model in models] == ["llama3:8b", "mistral:latest", "broken:7b", "flaky:7b"]
+    assert [model.model for model in models] == [
+        "llama3:8b",
+        "mistral:latest",
+        "broken:7b",
+        "flaky:7b",
+        "nomic-embed-text:latest",
+    ]
     assert all(re.fullmatch(r"[0-9a-f]{64}", model.digest) for model in models)
     assert all(isinstance(model.modified_at, datetime) and model.modified_at.tzinfo for model in models)
     assert models[0].modified_at > models[1].modified_at
@@ -99,14 +107,31 @@ def test_list_parses_and_lists_every_model(client):
     assert models[0].size > 0
 
 
-def test_show_parses(client):
-    shown = client.show("llama3:8b")
+@pytest.mark.parametrize(
+    ("model", "capabilities", "arch", "context_length", "embedding_length", "parameter_size"),
+    [
+        ("llama3:8b", ["completion"], "llama", 8192, 4096, "8.0B"),
+        (EMBED, ["embedding"], "nomic-bert", 2048, 64, "137M"),
+    ],
+)
+def test_show_parses(client, model, capabilities, arch, context_length, embedding_length, parameter_size):
+    shown = client.show(model)
 
-    assert shown.modelinfo["general.architecture"] == "llama"
-    assert shown.modelinfo["llama.context_length"] == 8192
-    assert shown.capabilities == ["completion"]
-    assert shown.details.family == "llama"
+    assert shown.modelinfo["general.architecture"] == arch
+    assert shown.modelinfo[f"{arch}.context_length"] == context_length
+    assert shown.modelinfo[f"{arch}.embedding_length"] == embedding_length
+    assert shown.capabilities == capabilities
+    assert shown.details.family == arch and shown.details.families == [arch]
+    assert shown.details.parameter_size == parameter_size
     assert shown.modified_at.tzinfo is not None
+
+
+def test_list_shows_the_embedding_models_family(client):
+    details = {model.model: model.details for model in client.list().models}
+
+    assert details["nomic-embed-text:latest"].family == "nomic-bert"
+    assert details["nomic-embed-text:latest"].quantization_level == "F16"
+    assert details["llama3:8b"].family == "llama"
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -317,6 +342,8 @@ def test_each_line_is_its_own_http_chunk(standin):
         (b'{"messages":[]}', 400, "model is required"),
         (b'{"model":"nope"}', 404, "model 'nope' not found"),
         (b'{"model":"llama3:8b","think":true}', 400, '"llama3:8b" does not support thinking'),
+        (b'{"model":"nomic-embed-text"}', 400, '"nomic-embed-text" does not support chat'),
+        (b'{"model":"NOMIC-embed-text:latest","think":true}', 400, '"NOMIC-embed-text:latest" does not support chat'),
         (b'{"model":"llama3:8b","options":{"num_ctx":"big"}}', 500, 'option "num_ctx" must be of type integer'),
     ],
 )
@@ -360,6 +387,7 @@ def test_load_response_is_one_json_object_even_when_streaming(standin):
         ("POST", "/api/nowhere", 404, "text/plain", b"404 page not found"),
         ("GET", "/api/chat", 405, "text/plain", b"405 method not allowed"),
         ("POST", "/api/tags", 405, "text/plain", b"405 method not allowed"),
+        ("GET", "/api/embed", 405, "text/plain", b"405 method not allowed"),
     ],
 )
 def test_other_routes(standin, method, path, status, content_type, body):
@@ -405,3 +433,223 @@ def test_stop_closes_connections_and_joins_threads():
         assert threading.active_count() == threads_before
         with pytest.raises(httpx.ConnectError):
             httpx.get(standin.url)
+
+
+def vector_norm(vector: list[float]) -> float:
+    """Euclidean length of vector."""
+    return math.sqrt(sum(value * value for value in vector))
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_chat_with_an_embedding_model_is_a_400_response_error(client, stream):
+    with pytest.raises(ollama.ResponseError) as raised:
+        response = client.chat(EMBED, HELLO, stream=stream)
+        if stream:
+            list(response)
+
+    assert raised.value.status_code == 400
+    assert raised.value.error == '"nomic-embed-text" does not support chat'
+
+
+@pytest.mark.parametrize(
+    ("model", "texts"),
+    [
+        (EMBED, "The cat sat on the mat"),
+        (EMBED, ["The cat sat on the mat", "a dog", "!?"]),
+        ("llama3:8b", ["completion models embed too"]),
+        ("NOMIC-EMBED-TEXT:latest", "names resolve and are echoed"),
+    ],
+)
+def test_embed_returns_one_normalised_vector_per_input(client, model, texts):
+    response = client.embed(model=model, input=texts)
+
+    inputs = [texts] if isinstance(texts, str) else texts
+    assert response.model == model
+    assert len(response.embeddings) == len(inputs)
+    assert all(len(vector) == 64 for vector in response.embeddings)
+    assert all(math.isclose(vector_norm(vector), 1, abs_tol=1e-6) for vector in response.embeddings if any(vector))
+    assert response.prompt_eval_count == sum(len(text) // 4 + 2 for text in inputs)
+    assert response.total_duration >= response.load_duration > 0
+
+
+def test_default_embedding_is_a_stable_bag_of_words(client):
+    texts = ["The cat sat on the mat", "mat ON the the CAT, sat!", "cat", "a dog", "!? _ --"]
+
+    same, shuffled, cat, dog, no_words = client.embed(model=EMBED, input=texts).embeddings
+
+    assert same == shuffled  # lower-cased, order and punctuation ignored
+    assert [index for index, value in enumerate(cat) if value] == [35]  # hashlib, not the per-run hash()
+    assert sum(a * b for a, b in zip(same, cat, strict=True)) > 0
+    assert sum(a * b for a, b in zip(same, dog, strict=True)) == 0
+    assert no_words == [0] * 64
+
+
+def test_custom_embed_function_gives_chosen_texts_similar_vectors():
+    topics = {"cat": [1.0, 0.2, 0.0], "kitten": [0.9, 0.3, 0.0], "tax": [0.0, 0.1, 1.0]}
+    seen = []
+
+    def embed(text: str) -> list[float]:
+        seen.append(text)
+        return topics[text]
+
+    with StandinOllama(models={EMBED: "embed"}, embed=embed) as standin, ollama.Client(host=standin.url) as client:
+        cat, kitten, tax = client.embed(model=EMBED, input=list(topics)).embeddings
+
+    assert seen == list(topics)
+    assert math.isclose(vector_norm(cat), 1, abs_tol=1e-6)
+    assert sum(a * b for a, b in zip(cat, kitten, strict=True)) > 0.95
+    assert sum(a * b for a, b in zip(cat, tax, strict=True)) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "expected"),
+    [
+        (None, [0.6, 0, 0.8]),
+        (0, [0.6, 0, 0.8]),
+        (1, [1]),
+        (2, [1, 0]),
+        (3, [0.6, 0, 0.8]),
+        (5, [0.6, 0, 0.8]),
+    ],
+)
+def test_dimensions_cut_the_vector_then_renormalise_it(client, standin, dimensions, expected):
+    standin.embed = lambda text: [3.0, 0.0, 4.0]
+
+    assert client.embed(model=EMBED, input="x", dimensions=dimensions).embeddings == [expected]
+
+
+@pytest.mark.parametrize("content", ['"input":""', '"input":[]', '"input":null', '"truncate":false'])
+def test_empty_input_gives_no_embeddings_and_no_metrics(standin, content):
+    response = httpx.post(f"{standin.url}/api/embed", content=f'{{"model":"nomic-embed-text",{content}}}')
+
+    assert response.status_code == 200
+    assert response.text == '{"model":"nomic-embed-text","embeddings":[]}'
+
+
+def test_empty_input_through_the_client(client):
+    assert client.embed(model=EMBED, input=[]).embeddings == []
+    assert client.embed(model=EMBED).embeddings == []  # the client sends input ""
+
+
+def test_embed_wire_format(standin):
+    standin.embed = lambda text: [1.0, 1.0, 0.0, -1.0]
+
+    response = httpx.post(f"{standin.url}/api/embed", json={"model": "Nomic-Embed-Text", "input": ["a <b> & c"]})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert list(response.json()) == ["model", "embeddings", "total_duration", "load_duration", "prompt_eval_count"]
+    assert response.text.startswith('{"model":"Nomic-Embed-Text","embeddings":[[0.57735026,0.57735026,0,-0.57735026]],')
+    assert response.json()["prompt_eval_count"] == len("a <b> & c") // 4 + 2
+
+
+def test_large_embed_responses_are_chunked_like_go(standin):
+    texts = [f"text number {i}" for i in range(20)]
+    response = httpx.post(f"{standin.url}/api/embed", json={"model": EMBED, "input": texts})
+
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert len(response.json()["embeddings"]) == 20
+
+
+def test_unknown_embedding_model_is_a_404_response_error(client):
+    with pytest.raises(ollama.ResponseError) as raised:
+        client.embed(model="nope", input="hello")
+
+    assert raised.value.status_code == 404
+    assert raised.value.error == 'model "nope" not found, try pulling it first'
+
+
+@pytest.mark.parametrize(
+    ("model", "words", "truncate", "options", "prompt_eval_count"),
+    [
+        (EMBED, 2000, None, None, 2048),  # 10,000 characters: 2,502 tokens, cut to the model's 2,048
+        (EMBED, 2000, True, None, 2048),
+        (EMBED, 2000, True, {"num_ctx": 1024}, 1024),
+        (EMBED, 2000, False, {"num_ctx": 8192}, None),  # num_ctx cannot raise the model's own context
+        (EMBED, 1636, False, None, 2047),
+        ("llama3:8b", 2000, False, None, 2502),  # 4,096 tokens: the server's default num_ctx
+        ("llama3:8b", 4000, True, None, 4096),
+        ("llama3:8b", 4000, False, None, None),
+    ],
+)
+def test_inputs_longer_than_the_context(client, model, words, truncate, options, prompt_eval_count):
+    texts = ["short", "word " * words]
+
+    if prompt_eval_count is None:
+        with pytest.raises(ollama.ResponseError) as raised:
+            client.embed(model=model, input=texts, truncate=truncate, options=options)
+        assert (raised.value.status_code, raised.value.error) == (400, "input exceeds maximum context length")
+    else:
+        response = client.embed(model=model, input=texts, truncate=truncate, options=options)
+        assert response.prompt_eval_count == prompt_eval_count + len("short") // 4 + 2
+        assert len(response.embeddings) == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "error_type", "message"),
+    [
+        ("broken:7b", ollama.ResponseError, "out of memory"),
+        ("flaky:7b", httpx.RemoteProtocolError, "disconnected without sending a response"),
+    ],
+)
+def test_faulty_models_fail_to_embed(client, model, error_type, message):
+    with pytest.raises(error_type, match=message):
+        client.embed(model=model, input="hello")
+
+
+@pytest.mark.parametrize("model", ["broken:7b", "flaky:7b"])
+def test_faulty_models_still_answer_an_empty_input(client, model):
+    assert client.embed(model=model, input=[]).embeddings == []
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "error"),
+    [
+        (b"", 400, "missing request body"),
+        (b"[]", 400, "json: cannot unmarshal array into Go value of type api.EmbedRequest"),
+        (b'{"input":"x"}', 400, "model is required"),
+        (b'{"model":"nomic-embed-text","input":5}', 400, "invalid input type"),
+        (b'{"model":"nomic-embed-text","input":["a",1]}', 400, "invalid input type"),
+        (b'{"model":"nomic-embed-text","input":{"text":"a"}}', 400, "invalid input type"),
+        (b'{"model":"nope","input":"x"}', 404, 'model "nope" not found, try pulling it first'),
+        (
+            b'{"model":"nomic-embed-text","input":"x","truncate":"no"}',
+            400,
+            "json: cannot unmarshal string into Go struct field EmbedRequest.truncate of type bool",
+        ),
+        (
+            b'{"model":"nomic-embed-text","input":"x","dimensions":2.5}',
+            400,
+            "json: cannot unmarshal number 2.5 into Go struct field EmbedRequest.dimensions of type int",
+        ),
+        (
+            b'{"model":"nomic-embed-text","input":"x","dimensions":true}',
+            400,
+            "json: cannot unmarshal bool into Go struct field EmbedRequest.dimensions of type int",
+        ),
+        (
+            b'{"model":"nomic-embed-text","input":"x","options":{"num_ctx":"big"}}',
+            500,
+            'option "num_ctx" must be of type integer',
+        ),
+        (b'{"model":"broken:7b","input":"x"}', 500, "an error was encountered while running the model: out of memory"),
+    ],
+)
+def test_embed_request_errors(standin, content, status, error):
+    response = httpx.post(f"{standin.url}/api/embed", content=content)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert response.json() == {"error": error}
+
+
+def test_embed_requests_record_what_the_client_sent(client, standin):
+    client.embed(model=EMBED, input=["a", "b"], truncate=False, dimensions=2, keep_alive="1m")
+    with pytest.raises(ollama.ResponseError):
+        client.embed(model="nope", input="c")
+
+    assert standin.embed_requests == [
+        {"model": EMBED, "input": ["a", "b"], "truncate": False, "keep_alive": "1m", "dimensions": 2},
+        {"model": "nope", "input": "c"},
+    ]
+    assert standin.chat_requests == []
