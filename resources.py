@@ -1,4 +1,4 @@
-"""Process-wide resources for the UI, built once: the database engine, the backend, the reply workers."""
+"""Process-wide resources for the UI, built once: the database engine, the backend, the background workers."""
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -47,3 +47,19 @@ def registry() -> workers.Registry:
     """The replies being written in this process, shared by every browser session."""
     current = settings()
     return _registry_for(current.db_url, current.auto_title, current.reply_reserve)
+
+
+@st.cache_resource(show_spinner=False)
+def _document_worker_for(url: str, num_ctx: int, summaries: bool) -> workers.DocumentWorker:
+    return workers.DocumentWorker(_engine_for(url), num_ctx, summaries)
+
+
+def document_worker() -> workers.DocumentWorker:
+    """The thread that writes documents' vectors and summaries in this process."""
+    current = settings()
+    return _document_worker_for(current.db_url, current.num_ctx, current.summaries)
+
+
+def process_documents(model: str | None) -> None:
+    """Have the documents' missing vectors and summaries written in the background, by `model` for summaries."""
+    document_worker().catch_up(backend_choice().backend, model)

@@ -184,6 +184,7 @@ with st.sidebar:
         render_chat_settings(db, current_chat)
     if not render_search(db):
         render_chat_list(db, current_chat)
+resources.process_documents(st.session_state.model)
 
 chat_page = st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)
 documents_page = st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:")

@@ -10,6 +10,7 @@ from chatcore.models import Document
 
 LIBRARY = "library"
 CHAT = "chat"
+PROGRESS_REFRESH_S = 2
 
 
 def render_upload(engine, chat_id: int | None) -> None:
@@ -53,6 +54,19 @@ def render_document(engine, document: Document, chat_id: int | None, attached: b
         action, label = (store.detach_document, "Detach") if attached else (store.attach_document, "Attach")
         row.button(label, key=f"{label.lower()}-{document.id}", on_click=action, args=(engine, chat_id, document.id))
     row.button("Delete", key=f"delete-{document.id}", on_click=store.delete_document, args=(engine, document.id))
+    render_summary(document)
+
+
+def render_summary(document: Document) -> None:
+    """The document's summary when written; what is being done to it meanwhile, or why there is none."""
+    if progress := resources.document_worker().progress(document.id):
+        st.caption(progress)
+    if document.summary:
+        with st.expander("Summary"):
+            st.markdown(document.summary)
+            st.caption(f"Written by {document.summary_model}.")
+    elif not resources.backend_choice().backend.follows_instructions:
+        st.caption("No summary yet: the built-in demo model cannot write one. Start Ollama to have it written.")
 
 
 def render_documents(engine, chat_id: int | None) -> None:
@@ -73,6 +87,14 @@ def render_documents(engine, chat_id: int | None) -> None:
         render_document(engine, document, chat_id, attached=None if chat_id is None else False)
 
 
+@st.fragment(run_every=PROGRESS_REFRESH_S)
+def follow_progress(engine, chat_id: int | None) -> None:
+    """The documents, redrawn every few seconds while summaries or vectors are being written."""
+    render_documents(engine, chat_id)
+    if not resources.document_worker().busy():
+        st.rerun()  # drawn once more by the whole page, without the timer
+
+
 db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 st.caption(
@@ -80,4 +102,7 @@ st.caption(
     "the passages that best match it, and each reply lists them under Sources."
 )
 render_upload(db, current_chat)
-render_documents(db, current_chat)
+if resources.document_worker().busy():
+    follow_progress(db, current_chat)
+else:
+    render_documents(db, current_chat)

@@ -94,6 +94,8 @@ class DocumentRecord(Record):
     chunk_count: Annotated[int, Field(ge=0)]
     library: bool
     created_at: UtcTime
+    summary: Text = ""
+    summary_model: Name = ""
 
 
 class ChatRecord(Record):

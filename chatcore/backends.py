@@ -37,11 +37,21 @@ class BackendError(RuntimeError):
     """A failure the user can act on; the message says what to do."""
 
 
+class Embedder(Protocol):
+    """Turns texts into vectors that are close when the texts mean similar things."""
+
+    model: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text; raise BackendError on failure."""
+
+
 class Backend(Protocol):
     """Streams chat replies from some model runtime."""
 
     name: str
     follows_instructions: bool  # False for a base model that only continues text
+    embedder: Embedder | None  # for retrieval by meaning, when the runtime has an embedding model
 
     def list_models(self) -> list[str]:
         """Names of the models this backend can run."""
@@ -68,6 +78,7 @@ class OllamaBackend:
         # Connecting must fail fast; reading may wait minutes while a big model loads.
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S))
         self.host = host or DEFAULT_OLLAMA_HOST
+        self.embedder: Embedder | None = None
         self._context_lengths: dict[str, int | None] = {}
 
     def list_models(self) -> list[str]:
@@ -86,6 +97,10 @@ class OllamaBackend:
                 return None  # not cached: the model may be pulled, or Ollama started, later
             self._context_lengths[model] = info.get(f"{info.get('general.architecture')}.context_length")
         return self._context_lengths[model]
+
+    def embedder_for(self, model: str) -> "OllamaEmbedder":
+        """Vectors from one of this server's embedding models."""
+        return OllamaEmbedder(self, model)
 
     def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
         """Stream one reply from /api/chat."""
@@ -114,6 +129,32 @@ class OllamaBackend:
         return f"Ollama reported an error: {error.error}"
 
 
+class OllamaEmbedder:
+    """Vectors from an embedding model on an Ollama server, such as nomic-embed-text."""
+
+    def __init__(self, backend: OllamaBackend, model: str):
+        self.backend = backend
+        self.model = model
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, from /api/embed."""
+        try:
+            return [list(vector) for vector in self.backend.client.embed(model=self.model, input=texts).embeddings]
+        except ollama.ResponseError as error:
+            raise BackendError(f"The embedding model {self.model} failed: {error.error}") from None
+        except (ConnectionError, httpx.HTTPError) as error:
+            raise BackendError(f"Cannot reach Ollama at {self.backend.host}: {error}") from None
+
+
+def same_model(listed: str, wanted: str) -> bool:
+    """Whether a listed model name is the wanted one, whose tag defaults to `latest` as in Ollama."""
+
+    def tagged(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+    return tagged(listed.lower()) == tagged(wanted.lower())
+
+
 def _metrics_from_ollama(part: ollama.ChatResponse) -> Metrics:
     def ms(nanoseconds: int | None) -> float | None:
         return nanoseconds / 1e6 if nanoseconds else None
@@ -139,6 +180,7 @@ class FakeBackend:
     calls: list[dict] = field(default_factory=list)
     name: str = "fake"
     follows_instructions: bool = True
+    embedder: Embedder | None = None
 
     def list_models(self) -> list[str]:
         """The configured model names."""
@@ -165,6 +207,7 @@ class EmbeddedBackend:
 
     name = "embedded"
     follows_instructions = False
+    embedder = None
     _server = None
     _lock = threading.Lock()
 
@@ -285,6 +328,7 @@ class OllamaPool:
     def __init__(self, hosts: list[str]):
         self.backends = [OllamaBackend(host) for host in hosts]
         self.host = ", ".join(hosts)
+        self.embedder: Embedder | None = None
         self.unreachable: list[str] = []
         self._owners: dict[str, OllamaBackend] = {}
 
@@ -313,6 +357,10 @@ class OllamaPool:
         """Stream from the host that has the model."""
         return self._owner(model).stream_chat(model, messages, options)
 
+    def embedder_for(self, model: str) -> OllamaEmbedder:
+        """Vectors from the host that has the embedding model."""
+        return OllamaEmbedder(self._owner(model), model)
+
     def _owner(self, model: str) -> OllamaBackend:
         return self._owners.get(model, self.backends[0])  # the first host, if none is known to have it
 
@@ -338,9 +386,19 @@ def choose_backend(settings: Settings) -> Choice:
         if settings.backend == "ollama":
             return Choice(ollama_backend, [], notice=str(error))
         return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, False))
+    models = use_embed_model(ollama_backend, models, settings.embed_model)
     if models or settings.backend == "ollama":
         return Choice(ollama_backend, models, notice=_unreachable_notice(ollama_backend))
     return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
+
+
+def use_embed_model(backend: "OllamaBackend | OllamaPool", models: list[str], embed_model: str) -> list[str]:
+    """Give the backend an embedder when the embedding model is pulled; the models left can chat."""
+    listed = next((model for model in models if embed_model and same_model(model, embed_model)), None)
+    if listed is None:
+        return models
+    backend.embedder = backend.embedder_for(listed)
+    return [model for model in models if model != listed]
 
 
 def _unreachable_notice(backend: Backend) -> str:

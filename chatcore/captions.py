@@ -46,9 +46,10 @@ def outside_note(summarised: bool) -> str:
 
 
 def document_caption(document: Document) -> str:
-    """A document's kind, pages or sections, size and chunk count."""
+    """A document's kind, pages or sections, size and chunk count, and whether it has vectors."""
     unit = "page" if document.kind == "pdf" else "section"
     size = f"{document.size / 2**20:.1f} MB" if document.size >= 2**20 else f"{max(1, round(document.size / 1024))} KB"
     pages = f"{document.pages} {unit}{'s' if document.pages != 1 else ''}"
     chunks = f"{document.chunk_count} passage{'s' if document.chunk_count != 1 else ''}"
-    return f"{document.kind.upper()} · {pages} · {size} · {chunks}"
+    meaning = " · searchable by meaning" if document.vectors_model else ""
+    return f"{document.kind.upper()} · {pages} · {size} · {chunks}{meaning}"

@@ -7,6 +7,7 @@ from pathlib import Path
 DEFAULT_NUM_CTX = 4096
 DEFAULT_REPLY_RESERVE = 0.25  # share of the context length kept free for the reply
 DEFAULT_MAX_UPLOAD_MB = 50  # as server.maxUploadSize in .streamlit/config.toml
+DEFAULT_EMBED_MODEL = "nomic-embed-text"
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
 
 
@@ -22,7 +23,9 @@ class Settings:
     num_ctx: int
     reply_reserve: float
     auto_title: bool
+    summaries: bool  # whether documents get a summary written in the background
     max_upload_mb: int
+    embed_model: str  # the Ollama embedding model used when it is pulled; "" for none
 
     @property
     def max_upload_bytes(self) -> int:
@@ -56,9 +59,22 @@ def load_settings() -> Settings:
         default_model=os.environ.get("CHATCORE_MODEL", ""),
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
         reply_reserve=read_reply_reserve(),
-        auto_title=os.environ.get("CHATCORE_AUTO_TITLE", "1").lower() not in ("0", "false", "no", "off"),
+        auto_title=read_switch("CHATCORE_AUTO_TITLE"),
+        summaries=read_switch("CHATCORE_SUMMARIES"),
         max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
+        embed_model=read_embed_model(),
     )
+
+
+def read_switch(name: str) -> bool:
+    """An on/off setting, on unless set to 0, false, no or off."""
+    return os.environ.get(name, "1").lower() not in ("0", "false", "no", "off")
+
+
+def read_embed_model() -> str:
+    """CHATCORE_EMBED_MODEL: the embedding model's name; "none" turns embeddings off."""
+    model = os.environ.get("CHATCORE_EMBED_MODEL") or DEFAULT_EMBED_MODEL
+    return "" if model.lower() == "none" else model
 
 
 def read_reply_reserve() -> float:

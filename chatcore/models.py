@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TITLE = "New chat"
@@ -109,6 +109,9 @@ class Document(SQLModel, table=True):
     chunk_count: int
     status: str = "ready"
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    summary: str = ""  # written once, in the background, by summary_model
+    summary_model: str = ""
+    vectors_model: str = ""  # the embedding model every chunk has a vector from, if any
 
 
 class Chunk(SQLModel, table=True):
@@ -123,6 +126,15 @@ class Chunk(SQLModel, table=True):
     start: int
     end: int
     text: str
+
+
+class ChunkVector(SQLModel, table=True):
+    """A chunk's embedding vector: little-endian float32, of unit length."""
+
+    __tablename__ = "chunk_vector"
+
+    chunk_id: int = Field(sa_column=Column(Integer, ForeignKey("chunk.id", ondelete="CASCADE"), primary_key=True))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class DocumentAttachment(SQLModel, table=True):

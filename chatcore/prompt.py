@@ -9,7 +9,7 @@ from chatcore.backends import Backend, Metrics
 from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.context import Pinned, Window, build_window, prompt_budget, request_options
 from chatcore.models import Chat
-from chatcore.retrieval import Passage, format_passages, pin_passages
+from chatcore.retrieval import Passage, pin_documents
 from chatcore.tokens import Ratio, derive_user_tokens
 
 
@@ -42,17 +42,18 @@ def build_prompt(
 
     Reads only the newest rows that fit. A reply passes its own id, so turns sent after its question
     (from another tab or process) stay out of its window. The passages of the chat's documents that
-    best match its newest question are pinned too, in at most a third of the budget.
+    best match its newest question (or their summaries, if it asks for one) are pinned too, in at most a third
+    of the budget.
     """
     options = request_options(chat.options, backend.context_length(model))
     ratio = store.get_ratio(engine, model)
     budget = prompt_budget(options["num_ctx"], reply_reserve)
     pinned = Pinned(chat.system_prompt, chat.memory if chat.memory_enabled else "")
-    passages = pin_passages(engine, chat.id, pinned, budget, ratio.value, before)
-    pinned = replace(pinned, documents=format_passages(passages))
+    found = pin_documents(engine, chat.id, pinned, budget, ratio.value, before, backend.embedder)
+    pinned = replace(pinned, documents=found.text())
     history = store.iter_messages_newest_first(engine, chat.id, before=before)
     window = build_window(pinned, history, budget, ratio.value)
-    return Prompt(chat, model, options, window, ratio, reply_reserve, tuple(passages))
+    return Prompt(chat, model, options, window, ratio, reply_reserve, found.passages)
 
 
 def describe_overflow(prompt: Prompt) -> str:

@@ -1,12 +1,14 @@
 """Retrieval: the passages of a chat's documents that best match a question, within a share of the prompt."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, text
 
-from chatcore import store
+from chatcore import store, vectors
+from chatcore.backends import BackendError, Embedder
 from chatcore.context import DOCUMENTS_HEADING, Pinned, make_part
+from chatcore.models import Chunk, Document
 from chatcore.tokens import Ratio, estimate_tokens
 
 WORD = re.compile(r"[^\W_]+")
@@ -23,6 +25,14 @@ INSTRUCTIONS = (
     "Passages from the user's documents follow, each under a number such as [1]. Where they are relevant, "
     "answer from them and cite the numbers you used, such as [1]. If they do not contain the answer, say so."
 )
+SUMMARY_INSTRUCTIONS = (
+    "Summaries of whole documents come first, written when the documents were added: use them for "
+    "questions about a document as a whole."
+)
+RRF_K = 60  # the constant of reciprocal rank fusion, as proposed by Cormack et al. (2009)
+SUMMARY_REQUEST = re.compile(r"\b(summar(y|ies|i[sz]e\w*)|tl;?dr|overview|gist|key points|main points)\b", re.I)
+ABOUT_THE_CHAT = re.compile(r"\b(conversation|chat|discussion|discussed|so far)\b", re.I)
+MIN_NAME_CHARS = 3  # a shorter file name (without extension) is too likely to appear in a question by chance
 CHAT_DOCUMENT_IDS = (
     "SELECT id FROM document WHERE chat_id = :chat_id UNION SELECT document_id FROM document_attachment "
     "WHERE chat_id = :chat_id"
@@ -59,9 +69,43 @@ class Passage:
     page: int
     text: str
 
+    @classmethod
+    def of(cls, document: Document, chunk: Chunk) -> "Passage":
+        """The passage of a stored chunk."""
+        return cls(chunk.id, document.name, document.kind, chunk.page, chunk.text)
+
     def label(self, number: int) -> str:
         """How the prompt names it."""
         return source_label(number, self.name, self.kind, self.page)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A document's summary, for questions about the document as a whole."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a question is sent from the chat's documents: summaries, then numbered passages."""
+
+    summaries: tuple[Summary, ...] = ()
+    passages: tuple[Passage, ...] = ()
+
+    def text(self) -> str:
+        """The instructions, each summary, then each passage under its numbered label; empty when nothing was found."""
+        if not self.summaries and not self.passages:
+            return ""
+        instructions = [INSTRUCTIONS, SUMMARY_INSTRUCTIONS] if self.summaries else [INSTRUCTIONS]
+        summaries = (f"Summary of {summary.name}:\n{summary.text}" for summary in self.summaries)
+        numbered = enumerate(self.passages, start=1)
+        return "\n\n".join([" ".join(instructions), *summaries, *(f"{p.label(n)}\n{p.text}" for n, p in numbered)])
+
+    def tokens(self, chars_per_token: float) -> int:
+        """What this adds to the pinned note, its separator and heading included."""
+        return estimate_tokens("\n\n" + DOCUMENTS_HEADING + self.text(), chars_per_token)
 
 
 def source_label(number: int, name: str, kind: str, page: int) -> str:
@@ -78,7 +122,12 @@ def match_query(dialect: str, question: str) -> str:
     return " | ".join(words)
 
 
-def find_passages(engine: Engine, chat_id: int, question: str, limit: int = CANDIDATES) -> list[Passage]:
+def asks_for_summary(question: str) -> bool:
+    """Whether a question asks for a summary of documents (not of the conversation)."""
+    return bool(SUMMARY_REQUEST.search(question)) and not ABOUT_THE_CHAT.search(question)
+
+
+def keyword_passages(engine: Engine, chat_id: int, question: str, limit: int = CANDIDATES) -> list[Passage]:
     """The chunks of the chat's documents that best match the question's words, best first (BM25, ts_rank)."""
     query = match_query(engine.dialect.name, question)
     if not query:
@@ -89,41 +138,86 @@ def find_passages(engine: Engine, chat_id: int, question: str, limit: int = CAND
         return [Passage(*row) for row in rows]
 
 
+def find_passages(
+    engine: Engine, chat_id: int, question: str, limit: int = CANDIDATES, embedder: Embedder | None = None
+) -> list[Passage]:
+    """The chat's best chunks for the question: by its words, fused with the closest in meaning given an embedder."""
+    keyword = keyword_passages(engine, chat_id, question, limit)
+    if embedder is None:
+        return keyword
+    try:
+        nearest = vectors.nearest_chunks(engine, embedder, chat_id, question, limit)
+    except BackendError:
+        return keyword  # the embedding model is out of reach: the words alone still find passages
+    found = {passage.chunk_id: passage for passage in keyword}
+    order = fuse_rankings([list(found), nearest])[:limit]
+    for chunk_id, (document, chunk) in store.find_chunks(engine, set(order) - set(found)).items():
+        found[chunk_id] = Passage.of(document, chunk)
+    return [found[chunk_id] for chunk_id in order]
+
+
+def fuse_rankings(rankings: list[list[int]], k: int = RRF_K) -> list[int]:
+    """Reciprocal rank fusion: items by the sum of 1 / (k + rank) over the rankings; ties in first-seen order."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1 / (k + rank)
+    return sorted(scores, key=lambda item: -scores[item])
+
+
+def summary_material(engine: Engine, chat_id: int, question: str) -> Found:
+    """For a summary request: the summaries of the documents it names (else all), the opening passages of the rest."""
+    documents = store.list_documents(engine, chat_id)
+    lowered = question.lower()
+    named = [
+        d for d in documents if len(stem := d.name.rsplit(".", 1)[0]) >= MIN_NAME_CHARS and stem.lower() in lowered
+    ]
+    chosen = named or documents
+    summaries = tuple(Summary(document.name, document.summary) for document in chosen if document.summary)
+    unsummarised = [document.id for document in chosen if not document.summary]
+    openings = store.opening_chunks(engine, unsummarised, CANDIDATES) if unsummarised else []
+    return Found(summaries, tuple(Passage.of(document, chunk) for document, chunk in openings))
+
+
 def documents_budget(budget: int, pinned_tokens: int, question_tokens: int) -> int:
     """Tokens the passages may use: a share of the budget, never crowding out the pinned note and the question."""
     return min(int(budget * DOCUMENTS_SHARE), budget - pinned_tokens - question_tokens)
 
 
-def pin_passages(
-    engine: Engine, chat_id: int, pinned: Pinned, budget: int, chars_per_token: float, before: int | None = None
-) -> list[Passage]:
-    """The passages for the chat's newest question (older than `before`) that fit beside the pinned note and it."""
+def pin_documents(
+    engine: Engine,
+    chat_id: int,
+    pinned: Pinned,
+    budget: int,
+    chars_per_token: float,
+    before: int | None = None,
+    embedder: Embedder | None = None,
+) -> Found:
+    """What the chat's newest question (older than `before`) is sent from its documents, beside the pinned note.
+
+    A request for a summary gets the documents' summaries; any other question the passages that match it best.
+    """
     question = store.last_user_message(engine, chat_id, before) if store.has_documents(engine, chat_id) else None
     if question is None:
-        return []
+        return Found()
     note = pinned.text()
     pinned_tokens = estimate_tokens(note, chars_per_token) if note else 0
     room = documents_budget(budget, pinned_tokens, make_part(question, chars_per_token).tokens)
-    return fit_passages(find_passages(engine, chat_id, question.content), room, chars_per_token) if room > 0 else []
+    if room <= 0:
+        return Found()
+    if asks_for_summary(question.content):
+        return fit_found(summary_material(engine, chat_id, question.content), room, chars_per_token)
+    passages = find_passages(engine, chat_id, question.content, embedder=embedder)
+    return fit_found(Found(passages=tuple(passages)), room, chars_per_token)
 
 
-def fit_passages(passages: list[Passage], budget: int, chars_per_token: float = Ratio().value) -> list[Passage]:
-    """The best passages, in order, whose text fits in `budget` tokens; a passage too big is skipped."""
-    chosen: list[Passage] = []
-    for passage in passages:
-        if passages_tokens([*chosen, passage], chars_per_token) <= budget:
-            chosen.append(passage)
+def fit_found(found: Found, budget: int, chars_per_token: float = Ratio().value) -> Found:
+    """The summaries, then the passages, in order, that fit in `budget` tokens; one too big is skipped."""
+    chosen = Found()
+    for summary in found.summaries:
+        if (trial := replace(chosen, summaries=(*chosen.summaries, summary))).tokens(chars_per_token) <= budget:
+            chosen = trial
+    for passage in found.passages:
+        if (trial := replace(chosen, passages=(*chosen.passages, passage))).tokens(chars_per_token) <= budget:
+            chosen = trial
     return chosen
-
-
-def passages_tokens(passages: list[Passage], chars_per_token: float) -> int:
-    """What the passages add to the pinned note, its separator and heading included."""
-    return estimate_tokens("\n\n" + DOCUMENTS_HEADING + format_passages(passages), chars_per_token)
-
-
-def format_passages(passages: list[Passage]) -> str:
-    """The instructions, then each passage under its numbered label; empty without passages."""
-    if not passages:
-        return ""
-    quoted = (f"{passage.label(number)}\n{passage.text}" for number, passage in enumerate(passages, start=1))
-    return "\n\n".join([INSTRUCTIONS, *quoted])

@@ -16,7 +16,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine, delete, select, update
 
-from chatcore.models import Chat, Chunk, Document, DocumentAttachment, Message, ReplySource, Status, TokenRatio, utc_now
+from chatcore.models import (
+    Chat,
+    Chunk,
+    ChunkVector,
+    Document,
+    DocumentAttachment,
+    Message,
+    ReplySource,
+    Status,
+    TokenRatio,
+    utc_now,
+)
 from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -391,6 +402,87 @@ def share_document(engine: Engine, document_id: int, chat_id: int | None) -> Non
             if session.get(DocumentAttachment, (chat, document_id)) is None:
                 session.add(DocumentAttachment(chat_id=chat, document_id=document_id))
         session.commit()
+
+
+def get_document(engine: Engine, document_id: int) -> Document | None:
+    """A document by id, or None."""
+    with _session(engine) as session:
+        return session.get(Document, document_id)
+
+
+def document_chunks(engine: Engine, document_id: int) -> list[Chunk]:
+    """A document's chunks in order."""
+    with _session(engine) as session:
+        return list(session.exec(select(Chunk).where(Chunk.document_id == document_id).order_by(Chunk.ordinal)))
+
+
+def opening_chunks(engine: Engine, document_ids: Collection[int], limit: int) -> list[tuple[Document, Chunk]]:
+    """The first `limit` chunks of each document, document by document."""
+    query = (
+        select(Document, Chunk)
+        .join(Chunk, Chunk.document_id == Document.id)
+        .where(Document.id.in_(document_ids), Chunk.ordinal < limit)
+        .order_by(Document.id, Chunk.ordinal)
+    )
+    with _session(engine) as session:
+        return list(session.exec(query))
+
+
+def documents_to_process(engine: Engine, vectors_model: str, summaries: bool) -> list[Document]:
+    """Documents still without vectors from `vectors_model` (if any), or without a summary (if wanted)."""
+    wanted = []
+    if vectors_model:
+        wanted.append(Document.vectors_model != vectors_model)
+    if summaries:
+        wanted.append(Document.summary == "")
+    if not wanted:
+        return []
+    with _session(engine) as session:
+        return list(session.exec(select(Document).where(or_(*wanted)).order_by(Document.id)))
+
+
+def save_summary(engine: Engine, document_id: int, summary: str, model: str) -> None:
+    """Store a document's summary, unless another process stored one first."""
+    with _writing(engine) as session:
+        query = update(Document).where(Document.id == document_id, Document.summary == "")
+        session.exec(query.values(summary=summary, summary_model=model))
+        session.commit()
+
+
+def save_vectors(engine: Engine, document_id: int, model: str, vectors: dict[int, bytes]) -> None:
+    """Replace the vectors of a document's chunks with `model`'s, and mark the document as having them."""
+    chunk_ids = select(Chunk.id).where(Chunk.document_id == document_id)
+    with _writing(engine) as session:
+        session.exec(delete(ChunkVector).where(ChunkVector.chunk_id.in_(chunk_ids)))
+        session.add_all(ChunkVector(chunk_id=chunk_id, vector=vector) for chunk_id, vector in vectors.items())
+        session.exec(update(Document).where(Document.id == document_id).values(vectors_model=model))
+        session.commit()
+
+
+def documents_with_vectors(engine: Engine, chat_id: int, model: str) -> list[Document]:
+    """The chat's documents whose every chunk has a vector from `model`."""
+    query = select(Document).where(chat_documents_clause(chat_id), Document.vectors_model == model)
+    with _session(engine) as session:
+        return list(session.exec(query.order_by(Document.id)))
+
+
+def document_vectors(engine: Engine, document_id: int) -> list[tuple[int, bytes]]:
+    """The (chunk id, vector) of each chunk of a document, in chunk order."""
+    query = (
+        select(ChunkVector.chunk_id, ChunkVector.vector)
+        .join(Chunk, Chunk.id == ChunkVector.chunk_id)
+        .where(Chunk.document_id == document_id)
+        .order_by(Chunk.ordinal)
+    )
+    with _session(engine) as session:
+        return list(session.exec(query))
+
+
+def find_chunks(engine: Engine, chunk_ids: Collection[int]) -> dict[int, tuple[Document, Chunk]]:
+    """These chunks, each with its document, by chunk id."""
+    query = select(Document, Chunk).join(Chunk, Chunk.document_id == Document.id).where(Chunk.id.in_(chunk_ids))
+    with _session(engine) as session:
+        return {chunk.id: (document, chunk) for document, chunk in session.exec(query)}
 
 
 def chat_documents_clause(chat_id: int):

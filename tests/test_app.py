@@ -25,6 +25,7 @@ def app_env(standin, db_url, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     monkeypatch.delenv("CHATCORE_BACKEND", raising=False)
     monkeypatch.setenv("CHATCORE_AUTO_TITLE", "0")  # titles are tested in test_workers; here they would race
+    monkeypatch.setenv("CHATCORE_SUMMARIES", "0")  # as titles; test_documents_page_shows_the_summary turns them on
     st.cache_resource.clear()
     yield standin
     join_reply_workers()
@@ -522,3 +523,29 @@ def test_a_bad_file_sent_alone_says_why_and_sends_nothing(app_env, engine):
     assert not at.exception
     assert [toast.value for toast in at.toast] == ["notes.pdf is not a PDF file, whatever its name says."]
     assert app_env.chat_requests == [] and store.list_documents(engine, None) == []
+
+
+def test_documents_page_shows_the_summary_written_in_the_background_and_chat_uses_it(app_env, engine, monkeypatch):
+    monkeypatch.setenv("CHATCORE_SUMMARIES", "1")
+    at = open_documents_page(send(open_app(), "hello"))
+    upload(at, ("notes.md", b"# Notes\n\nThe tram leaves at nine."))
+    at.run()
+    assert not at.exception
+    resources.document_worker().join()
+    at.run()
+    summary = at.main.expander[0]
+    assert summary.label == "Summary"
+    assert summary.markdown[0].value.startswith("Echo: Summarise the document notes.md below")
+    assert summary.caption[0].value == "Written by llama3:8b."
+    send(at.switch_page(CHAT_PAGE).run(), "Summarise this document, please.")
+    system = app_env.chat_requests[-1]["messages"][0]["content"]
+    assert "Summary of notes.md:\nEcho: Summarise the document notes.md below" in system
+
+
+def test_documents_page_says_the_demo_model_writes_no_summary(app_env, engine, monkeypatch):
+    monkeypatch.setenv("CHATCORE_BACKEND", "embedded")
+    monkeypatch.setenv("CHATCORE_SUMMARIES", "1")
+    at = open_documents_page(open_app())
+    upload(at, ("notes.md", b"# Notes\n\nThe tram leaves at nine."))
+    assert at.main.expander.len == 0
+    assert "the built-in demo model cannot write one" in at.main.caption[-1].value

@@ -13,6 +13,7 @@ from chatcore.backends import (
     Metrics,
     OllamaBackend,
     choose_backend,
+    same_model,
     transcript_prompt,
 )
 from chatcore.config import load_settings
@@ -199,3 +200,51 @@ def test_all_hosts_down_falls_back_to_the_built_in_model(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOSTS", f"http://127.0.0.1:{free_port()} http://127.0.0.1:{free_port()}")
     choice = choose_backend(load_settings())
     assert choice.backend.name == "embedded" and "is not running" in choice.notice
+
+
+@pytest.mark.parametrize(
+    ("listed", "wanted", "same"),
+    [
+        ("nomic-embed-text:latest", "nomic-embed-text", True),
+        ("nomic-embed-text:latest", "Nomic-Embed-Text:latest", True),
+        ("nomic-embed-text:v1.5", "nomic-embed-text", False),
+        ("nomic-embed-text:v1.5", "nomic-embed-text:v1.5", True),
+        ("me/embedder:latest", "me/embedder", True),
+        ("llama3:8b", "nomic-embed-text", False),
+    ],
+)
+def test_model_names_match_with_the_default_tag(listed, wanted, same):
+    assert same_model(listed, wanted) == same
+
+
+@pytest.mark.parametrize(
+    ("embed_model", "models", "embedder"),
+    [
+        (None, ["llama3:8b"], "nomic-embed-text:latest"),  # the default embedding model, when pulled
+        ("none", ["llama3:8b", "nomic-embed-text:latest"], None),  # turned off: the model is only listed
+        ("mxbai-embed-large", ["llama3:8b", "nomic-embed-text:latest"], None),  # another one, not pulled
+    ],
+)
+def test_a_pulled_embedding_model_is_used_for_vectors_and_not_offered_for_chat(
+    monkeypatch, embed_model, models, embedder
+):
+    with StandinOllama(models={"llama3:8b": "ok", "nomic-embed-text": "embed"}) as server:
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        if embed_model is None:
+            monkeypatch.delenv("CHATCORE_EMBED_MODEL", raising=False)
+        else:
+            monkeypatch.setenv("CHATCORE_EMBED_MODEL", embed_model)
+        choice = choose_backend(load_settings())
+        assert choice.models == models
+        assert (choice.backend.embedder and choice.backend.embedder.model) == embedder
+        if embedder:
+            [vector] = choice.backend.embedder.embed(["a car"])
+            assert len(vector) == 64 and server.embed_requests[0]["model"] == embedder
+
+
+def test_embedding_failures_become_clear_messages(standin):
+    with pytest.raises(BackendError, match=r"The embedding model missing-embedder failed: model .* not found"):
+        OllamaBackend(standin.url).embedder_for("missing-embedder").embed(["text"])
+    unreachable = OllamaBackend(f"http://127.0.0.1:{free_port()}").embedder_for("nomic-embed-text")
+    with pytest.raises(BackendError, match=r"Cannot reach Ollama at http://127\.0\.0\.1:"):
+        unreachable.embed(["text"])

@@ -81,7 +81,12 @@ def app(tmp_path, ollama):
     """`streamlit run` on a free loopback port, talking to the stand-in Ollama."""
     port = free_port()
     database = f"sqlite:///{tmp_path / 'chat.db'}"
-    env = os.environ | {"CHATCORE_DB_URL": database, "OLLAMA_HOST": ollama.url, "CHATCORE_AUTO_TITLE": "0"}
+    env = os.environ | {
+        "CHATCORE_DB_URL": database,
+        "OLLAMA_HOST": ollama.url,
+        "CHATCORE_AUTO_TITLE": "0",
+        "CHATCORE_SUMMARIES": "0",
+    }
     env.pop("CHATCORE_BACKEND", None)
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
     log = (tmp_path / "streamlit.log").open("w")

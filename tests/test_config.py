@@ -36,3 +36,18 @@ def test_the_upload_limit_comes_from_the_environment_and_matches_streamlit(monke
     assert load_settings().max_upload_bytes == megabytes * 2**20
     streamlit_config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert streamlit_config["server"]["maxUploadSize"] == DEFAULT_MAX_UPLOAD_MB
+
+
+@pytest.mark.parametrize(
+    ("value", "model"), [(None, "nomic-embed-text"), ("mxbai-embed-large", "mxbai-embed-large"), ("None", "")]
+)
+def test_the_embedding_model_comes_from_the_environment_and_can_be_turned_off(monkeypatch, value, model):
+    set_variable(monkeypatch, "CHATCORE_EMBED_MODEL", value)
+    assert load_settings().embed_model == model
+
+
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False), ("off", False), ("No", False)])
+def test_switches_are_on_unless_turned_off(monkeypatch, value, on):
+    set_variable(monkeypatch, "CHATCORE_SUMMARIES", value)
+    set_variable(monkeypatch, "CHATCORE_AUTO_TITLE", value)
+    assert (load_settings().summaries, load_settings().auto_title) == (on, on)

@@ -46,6 +46,7 @@ def test_json_holds_every_field_of_chats_and_messages(engine, sample_chats):
 def test_json_describes_the_documents_each_chat_uses(engine, sample_chats):
     trip, soup = sample_chats
     own = documents.add_file(engine, trip, "menu.txt", b"Soup of the day.", 2**20).document
+    store.save_summary(engine, own.id, "Today's soup.", "llama3:8b")
     shared = documents.add_file(engine, None, "map.md", b"# Map\n\nTrams.", 2**20).document
     store.attach_document(engine, soup, shared.id)
     data = plan_export(engine, None, Format.JSON).build()
@@ -54,6 +55,7 @@ def test_json_describes_the_documents_each_chat_uses(engine, sample_chats):
     assert menu == {
         "name": "menu.txt", "kind": "txt", "sha256": own.sha256, "size": 16, "pages": 1, "chunk_count": 1,
         "library": False, "created_at": own.created_at.isoformat().replace("+00:00", "Z"),
+        "summary": "Today's soup.", "summary_model": "llama3:8b",
     }  # fmt: skip
     assert (map_["name"], map_["library"]) == ("map.md", True)
     assert [chat.documents[0].name for chat in parse_archive(data).chats] == ["menu.txt", "map.md"]  # reads back

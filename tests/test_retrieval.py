@@ -2,10 +2,11 @@
 
 import pytest
 
-from chatcore import documents, generation, retrieval, store
+from chatcore import documents, generation, retrieval, store, vectors
 from chatcore.backends import FakeBackend
 from chatcore.prompt import build_prompt
 from tests.documents import make_pdf, sample
+from tests.embedding import ConceptEmbedder
 
 LIMIT = 50 * 2**20
 SAMPLE_FILES = ("google-doc-document.pdf", "multicolumn.pdf", "pdflatex-4-pages.pdf", "par-known-paragraphs.docx")
@@ -64,10 +65,10 @@ def passage(number: int, length: int) -> retrieval.Passage:
 
 @pytest.mark.parametrize(("budget", "chosen"), [(0, []), (150, [1]), (400, [1, 3]), (1000, [1, 2, 3])])
 def test_passages_are_taken_best_first_while_they_fit(budget, chosen):
-    passages = [passage(1, 200), passage(2, 1200), passage(3, 400)]
-    fitted = retrieval.fit_passages(passages, budget)
-    assert [p.chunk_id for p in fitted] == chosen
-    assert not fitted or retrieval.passages_tokens(fitted, 4.0) <= budget
+    passages = (passage(1, 200), passage(2, 1200), passage(3, 400))
+    fitted = retrieval.fit_found(retrieval.Found(passages=passages), budget)
+    assert [p.chunk_id for p in fitted.passages] == chosen
+    assert not chosen or fitted.tokens(4.0) <= budget
 
 
 @pytest.mark.parametrize(
@@ -107,7 +108,7 @@ def test_passages_never_push_the_window_over_its_budget(engine, num_ctx, pinned)
     prompt = build_prompt(engine, FakeBackend(), store.get_chat(engine, chat.id), "fake:latest")
     assert not prompt.window.overflows
     assert bool(prompt.sources) == pinned
-    assert retrieval.passages_tokens(list(prompt.sources), 4.0) <= prompt.window.budget // 3
+    assert retrieval.Found(passages=prompt.sources).tokens(4.0) <= prompt.window.budget // 3
 
 
 def test_a_question_sent_with_passages_keeps_its_estimate(engine, library_chat):
@@ -120,3 +121,118 @@ def test_without_documents_or_matches_nothing_is_pinned(engine):
     chat = store.create_chat(engine)
     backend = ask(engine, chat.id, "What is better than ugly?")
     assert backend.calls[0]["messages"][0]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("rankings", "fused"),
+    [
+        ([[1, 2, 3], []], [1, 2, 3]),
+        ([[], [5, 6]], [5, 6]),
+        ([[1, 2], [2, 3]], [2, 1, 3]),  # in both lists beats first in one
+        ([[1, 2, 3], [3, 2, 1]], [1, 3, 2]),  # 1/61 + 1/63 > 2/62; a tie keeps the first-seen order
+        ([[7], [8]], [7, 8]),
+    ],
+)
+def test_rankings_fuse_by_reciprocal_rank(rankings, fused):
+    assert retrieval.fuse_rankings(rankings) == fused
+
+
+@pytest.mark.parametrize(
+    ("question", "summary"),
+    [
+        ("Summarise this document", True),
+        ("Can you summarize the PDF?", True),
+        ("Give me a summary of report.pdf", True),
+        ("tl;dr?", True),
+        ("What are the key points of the contract?", True),
+        ("Summarise our conversation so far", False),
+        ("Summarize this chat", False),
+        ("What is better than ugly?", False),
+        ("Who summoned the committee?", False),
+    ],
+)
+def test_summary_requests_are_told_from_other_questions(question, summary):
+    assert retrieval.asks_for_summary(question) == summary
+
+
+CAR_NOTES = (
+    b"# Garage\n\nThe automobile is parked in the garage and needs new tyres.\n\n"
+    b"# Garden\n\nThe roses in the garden bloom in June."
+)
+
+
+@pytest.fixture
+def car_chat(engine) -> int:
+    """A chat with one Markdown file whose passage about a car never says "car", its vectors stored."""
+    chat = store.create_chat(engine)
+    added = documents.add_file(engine, chat.id, "notes.md", CAR_NOTES, LIMIT)
+    vectors.embed_document(engine, ConceptEmbedder(), added.document.id)
+    return chat.id
+
+
+def test_passages_close_in_meaning_are_found_when_no_word_matches(engine, car_chat):
+    assert retrieval.find_passages(engine, car_chat, "Where is my car?") == []
+    found = retrieval.find_passages(engine, car_chat, "Where is my car?", embedder=ConceptEmbedder())
+    assert [passage.text for passage in found] == [
+        "# Garage\n\nThe automobile is parked in the garage and needs new tyres."
+    ]
+
+
+def test_fusion_keeps_keyword_matches_and_adds_the_closest_in_meaning(engine, car_chat):
+    found = retrieval.find_passages(engine, car_chat, "Do the roses need a vehicle?", embedder=ConceptEmbedder())
+    assert [passage.page for passage in found] == [2, 1]  # roses by its words, then the car by its meaning
+
+
+def test_without_reachable_embeddings_the_words_alone_find_passages(engine, car_chat):
+    unreachable = ConceptEmbedder(failing=True)
+    question = f"Which roses? ({engine.dialect.name})"  # a question not asked before, so its vector is not kept
+    found = retrieval.find_passages(engine, car_chat, question, embedder=unreachable)
+    assert [passage.page for passage in found] == [2] and unreachable.calls == [[question]]
+
+
+def test_vectors_of_another_model_are_not_used(engine, car_chat):
+    assert retrieval.find_passages(engine, car_chat, "my car", embedder=ConceptEmbedder(model="other")) == []
+
+
+def summarised_chat(engine) -> tuple[int, int, int]:
+    """A chat with a summarised document (report.txt) and one not yet summarised (minutes.txt)."""
+    chat = store.create_chat(engine)
+    report = documents.add_file(engine, chat.id, "report.txt", b"Sales rose by a tenth in spring.", LIMIT).document
+    minutes = documents.add_file(engine, chat.id, "minutes.txt", b"The board met on Monday.", LIMIT).document
+    store.save_summary(engine, report.id, "A report on rising spring sales.", "llama3:8b")
+    return chat.id, report.id, minutes.id
+
+
+@pytest.mark.parametrize(
+    ("question", "summaries", "openings"),
+    [
+        ("Summarise the documents", ["report.txt"], ["minutes.txt"]),
+        ("Summarise the report", ["report.txt"], []),
+        ("Give me an overview of the minutes", [], ["minutes.txt"]),
+    ],
+)
+def test_a_summary_request_gets_summaries_or_else_the_opening_passages(engine, question, summaries, openings):
+    chat_id, _, _ = summarised_chat(engine)
+    found = retrieval.summary_material(engine, chat_id, question)
+    assert [summary.name for summary in found.summaries] == summaries
+    assert [passage.name for passage in found.passages] == openings
+
+
+def test_summarise_this_document_sends_the_stored_summary(engine):
+    chat_id, _, _ = summarised_chat(engine)
+    system = ask(engine, chat_id, "Please summarise this document.").calls[0]["messages"][0]["content"]
+    assert "Summary of report.txt:\nA report on rising spring sales." in system
+    assert "[1] minutes.txt, section 1\nThe board met on Monday." in system
+    assert retrieval.SUMMARY_INSTRUCTIONS in system
+
+
+def test_a_summary_is_written_once(engine):
+    _, report_id, _ = summarised_chat(engine)
+    store.save_summary(engine, report_id, "Another process's summary, written later.", "other")
+    assert store.get_document(engine, report_id).summary == "A report on rising spring sales."
+
+
+def test_a_summary_too_big_for_the_budget_is_left_out():
+    big, small = retrieval.Summary("big.pdf", "word " * 2000), retrieval.Summary("small.pdf", "Short.")
+    fitted = retrieval.fit_found(retrieval.Found(summaries=(big, small)), 500)
+    assert fitted.summaries == (small,)

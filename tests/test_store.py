@@ -6,7 +6,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from chatcore import store
+from chatcore import retrieval, store
 from chatcore.models import Status, tokens_per_second
 from chatcore.tokens import Ratio
 
@@ -180,3 +180,36 @@ def test_editing_a_message_forgets_its_measured_tokens(engine):
     store.save_token_counts(engine, {user_id: 9}, "m", Ratio())
     store.restart_last_exchange(engine, chat.id, "m", edited_text="second")
     assert store.recent_messages(engine, chat.id, limit=2)[0].tokens is None
+
+
+def test_migration_from_0004_keeps_documents_and_leaves_their_summary_and_vectors_to_write(db_url):
+    engine = store.create_db_engine(db_url)
+    store.migrate(engine, "0004_documents")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO document (id, chat_id, name, kind, sha256, size, pages, chunk_count, status, created_at) "
+                "VALUES (1, NULL, 'notes.txt', 'txt', :sha, 12, 1, 1, 'ready', '2025-05-01 10:00:00')"
+            ),
+            {"sha": "a" * 64},
+        )
+        connection.execute(
+            text(
+                'INSERT INTO chunk (document_id, ordinal, page, start, "end", text) '
+                "VALUES (1, 0, 1, 0, 12, 'Rivers flow.')"
+            )
+        )
+    store.migrate(engine)
+    document = store.get_document(engine, 1)
+    assert (document.name, document.summary, document.summary_model, document.vectors_model) == (
+        "notes.txt",
+        "",
+        "",
+        "",
+    )
+    assert [chunk.text for chunk in store.document_chunks(engine, 1)] == ["Rivers flow."]
+    assert store.documents_to_process(engine, "nomic-embed-text", summaries=True) == [document]
+    chat = store.create_chat(engine)
+    store.attach_document(engine, chat.id, 1)
+    assert [passage.text for passage in retrieval.find_passages(engine, chat.id, "rivers")] == ["Rivers flow."]
+    engine.dispose()

@@ -5,16 +5,19 @@ import time
 
 import pytest
 
-from chatcore import memory, store
-from chatcore.backends import FakeBackend, OllamaBackend
+from chatcore import documents, memory, retrieval, store
+from chatcore.backends import Choice, FakeBackend, OllamaBackend, choose_backend
+from chatcore.config import load_settings
 from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
-from chatcore.workers import ChatBusyError, Registry
+from chatcore.workers import ChatBusyError, DocumentWorker, Registry
 from tests.conftest import join_reply_workers
+from tests.embedding import concept_vector
 from tests.ollama_standin import StandinOllama
 
 MODEL = "llama3:8b"
+LIMIT = 50 * 2**20
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:
@@ -193,3 +196,73 @@ def test_a_base_model_is_not_asked_for_titles_or_summaries(engine):
     join_reply_workers()
     assert len(backend.calls) == 1
     assert store.get_chat(engine, chat.id).title == "What is the capital of Japan?"
+
+
+@pytest.fixture
+def embedding_standin():
+    """An Ollama with a chat model and an embedding model whose vectors follow tests.embedding's concepts."""
+    models = {MODEL: "ok", "nomic-embed-text": "embed"}
+    with StandinOllama(models=models, embed=concept_vector, reply=lambda messages: "A short summary.") as server:
+        yield server
+
+
+def ollama_with_embeddings(server, monkeypatch) -> Choice:
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    monkeypatch.delenv("CHATCORE_EMBED_MODEL", raising=False)
+    monkeypatch.delenv("CHATCORE_BACKEND", raising=False)
+    return choose_backend(load_settings())
+
+
+def test_documents_get_vectors_and_a_summary_in_the_background(engine, embedding_standin, monkeypatch):
+    choice = ollama_with_embeddings(embedding_standin, monkeypatch)
+    assert choice.models == [MODEL] and choice.backend.embedder.model == "nomic-embed-text:latest"
+    chat = store.create_chat(engine)
+    document = documents.add_file(engine, chat.id, "cars.md", b"# Cars\n\nThe automobile is red.", LIMIT).document
+    worker = DocumentWorker(engine)
+    worker.catch_up(choice.backend, MODEL)
+    worker.join()
+    stored = store.get_document(engine, document.id)
+    assert (stored.vectors_model, stored.summary, stored.summary_model) == (
+        "nomic-embed-text:latest",
+        "A short summary.",
+        MODEL,
+    )
+    assert embedding_standin.embed_requests[0]["input"] == ["# Cars\n\nThe automobile is red."]
+    assert worker.progress(document.id) == "" and not worker.busy()
+    found = retrieval.find_passages(engine, chat.id, "Which vehicle?", embedder=choice.backend.embedder)
+    assert [passage.name for passage in found] == ["cars.md"]
+    worker.catch_up(choice.backend, MODEL)
+    assert not worker.busy()  # nothing left to do
+
+
+@pytest.mark.parametrize(
+    ("follows_instructions", "model", "summaries"),
+    [
+        (False, "base", True),  # a base model only continues text
+        (True, None, True),  # no model to write it
+        (True, "fake:latest", False),  # turned off
+    ],
+)
+def test_no_summary_is_asked_for_when_it_cannot_or_should_not_be_written(
+    engine, follows_instructions, model, summaries
+):
+    backend = FakeBackend(follows_instructions=follows_instructions)
+    documents.add_file(engine, None, "notes.txt", b"Some notes.", LIMIT)
+    worker = DocumentWorker(engine, summaries=summaries)
+    worker.catch_up(backend, model)
+    worker.join()
+    assert backend.calls == [] and not worker.busy()
+
+
+def test_a_failure_is_shown_and_not_retried_at_once(engine):
+    document = documents.add_file(engine, None, "notes.txt", b"Some notes.", LIMIT).document
+    backend = FakeBackend(replies=["Never"], fail_after=0)
+    worker = DocumentWorker(engine)
+    worker.catch_up(backend, "fake:latest")
+    worker.join()
+    assert (
+        worker.progress(document.id) == "Failed: The fake model failed mid-reply. It is tried again in a few minutes."
+    )
+    worker.catch_up(backend, "fake:latest")
+    assert not worker.busy() and len(backend.calls) == 1
+    assert store.get_document(engine, document.id).summary == ""
