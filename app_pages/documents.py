@@ -43,6 +43,7 @@ def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
                 engine, chat_id, upload.name, upload.getvalue(), limit
             )
         status.update(label="Done", state="complete", expanded=False)
+    resources.process_documents(st.session_state.get("model"))  # their vectors and summaries, from now
 
 
 def render_document(engine, document: Document, chat_id: int | None, attached: bool | None) -> None:
@@ -99,7 +100,8 @@ db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 st.caption(
     "Add documents to a chat, or to the library to use them in any chat. Each question sends the model "
-    "the passages that best match it, and each reply lists them under Sources."
+    "the passages that best match it, and each reply lists them under Sources. Each document also gets a summary, "
+    "for questions about it as a whole."
 )
 render_upload(db, current_chat)
 if resources.document_worker().busy():

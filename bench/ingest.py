@@ -17,17 +17,19 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scale import postgres_database
-from chatcore import documents, retrieval, store
+from chatcore import documents, retrieval, store, vectors
 from chatcore.models import Chunk, Document
 from tests.documents import make_pdf
 
@@ -35,6 +37,7 @@ PAGES = 300
 CHUNKS = 20_000
 CHUNKS_PER_DOCUMENT = 1_000
 WORDS_PER_CHUNK = 150
+DIMENSIONS = 768  # as nomic-embed-text's
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "pe", "da", "gu", "ha", "ji", "ko", "ba", "fe", "zo")
 # Synthetic words ranked by frequency; the tenth in a chunk of 150 words most of the time, the 3,000th rarely.
 ZIPF_WORDS = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES]
@@ -83,19 +86,61 @@ def fill_chunks(engine, chat_id: int, words) -> None:
             connection.execute(insert(Chunk), [row | {"document_id": document.id} for row in rows])
 
 
-def measure_retrieval(label: str, engine, corpus: str, words, questions: tuple[str, ...]) -> None:
-    """Fill a chat with 20,000 chunks and print the median time to find the passages for a question."""
+def median_retrieval_ms(engine, chat_id: int, questions: tuple[str, ...], embedder=None) -> float:
+    """The median time to find the passages for each question, five times over."""
+    timings = []
+    for question in questions * 5:
+        started = time.perf_counter()
+        retrieval.find_passages(engine, chat_id, question, embedder=embedder)
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
+
+
+def measure_retrieval(label: str, engine, corpus: str, words, questions: tuple[str, ...]) -> int:
+    """Fill a chat with 20,000 chunks and print the median time to find the passages for a question; the chat's id."""
     chat = store.create_chat(engine)
     fill_chunks(engine, chat.id, words)
     with engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE")
-    timings = []
-    for question in questions * 5:
-        started = time.perf_counter()
-        retrieval.find_passages(engine, chat.id, question)
-        timings.append((time.perf_counter() - started) * 1000)
-    median = statistics.median(timings)
+    median = median_retrieval_ms(engine, chat.id, questions)
     print(f"{label}: retrieval over {CHUNKS} chunks of {corpus}: {median:.1f} ms (target < 20 ms)")
+    return chat.id
+
+
+class NearbyEmbedder:
+    """Random unit vectors for chunks; a question's is near one chunk's, as a real question is near its answer."""
+
+    model = "bench-embed"
+
+    def __init__(self, chunk_ids: list[int]):
+        self.chunk_ids = chunk_ids
+
+    def chunk_vector(self, chunk_id: int) -> np.ndarray:
+        """The chunk's vector, the same every time."""
+        return np.random.default_rng(chunk_id).standard_normal(DIMENSIONS)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Vectors near those of chunks picked by the texts."""
+        near = (self.chunk_ids[zlib.crc32(text.encode()) % len(self.chunk_ids)] for text in texts)
+        return [(self.chunk_vector(chunk_id) + np.random.default_rng(0).standard_normal(DIMENSIONS)).tolist()
+                for chunk_id in near]  # fmt: skip
+
+
+def measure_fused_retrieval(label: str, engine, chat_id: int, questions: tuple[str, ...]) -> None:
+    """Give the chat's chunks vectors, then print the median retrieval time, fused, against the words alone."""
+    chunks = {
+        document.id: [chunk.id for chunk in store.document_chunks(engine, document.id)]
+        for document in store.list_documents(engine, chat_id)
+    }
+    embedder = NearbyEmbedder([chunk_id for ids in chunks.values() for chunk_id in ids])
+    for document_id, ids in chunks.items():
+        packed = {chunk_id: vectors.pack_vector(embedder.chunk_vector(chunk_id)) for chunk_id in ids}
+        store.save_vectors(engine, document_id, embedder.model, packed)
+    words = median_retrieval_ms(engine, chat_id, questions)
+    median_retrieval_ms(engine, chat_id, questions, embedder)  # vectors read into memory once, as in the app
+    fused = median_retrieval_ms(engine, chat_id, questions, embedder)
+    ratio = f"{fused / words:.2f}x the words alone"
+    print(f"{label}: retrieval fused with {DIMENSIONS}-dimension vectors: {fused:.1f} ms ({ratio})")
 
 
 @contextmanager
@@ -121,12 +166,11 @@ def measure(kind: str, data: bytes) -> None:
     generator = random.Random(11)
     text_like = partial(generator.choices, ZIPF_WORDS, cum_weights=ZIPF_WEIGHTS)
     worst = partial(generator.choices, WORST_WORDS)
-    for corpus, words, questions in (
-        ("text-like words", lambda k: text_like(k=k), ZIPF_QUESTIONS),
-        ("the worst case", lambda k: worst(k=k), WORST_QUESTIONS),
-    ):
-        with fresh_engine(kind) as engine:
-            measure_retrieval(kind, engine, corpus, words, questions)
+    with fresh_engine(kind) as engine:
+        chat_id = measure_retrieval(kind, engine, "text-like words", lambda k: text_like(k=k), ZIPF_QUESTIONS)
+        measure_fused_retrieval(kind, engine, chat_id, ZIPF_QUESTIONS)
+    with fresh_engine(kind) as engine:
+        measure_retrieval(kind, engine, "the worst case", lambda k: worst(k=k), WORST_QUESTIONS)
 
 
 def main() -> None:

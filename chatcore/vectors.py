@@ -47,9 +47,11 @@ def nearest_chunks(engine: Engine, embedder: Embedder, chat_id: int, question: s
     if not documents:
         return []
     loaded = [document_matrix(engine, document.id, document.sha256, embedder.model) for document in documents]
+    question_unit = question_vector(embedder, question)
     ids = np.concatenate([chunk_ids for chunk_ids, _ in loaded])
-    scores = np.concatenate([matrix for _, matrix in loaded]) @ question_vector(embedder, question)
-    best = np.argsort(-scores, kind="stable")[:limit]
+    scores = np.concatenate([matrix @ question_unit for _, matrix in loaded])  # not one matrix: no copy
+    best = np.argpartition(-scores, limit - 1)[:limit] if len(scores) > limit else np.arange(len(scores))
+    best = best[np.argsort(-scores[best], kind="stable")]
     return [int(ids[index]) for index in best if scores[index] >= MIN_SIMILARITY]
 
 

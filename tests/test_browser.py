@@ -1,11 +1,14 @@
 """The real thing: `streamlit run` driven by Debian's chromium through Playwright."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -76,16 +79,16 @@ def ollama():
         yield server
 
 
-@pytest.fixture
-def app(tmp_path, ollama):
-    """`streamlit run` on a free loopback port, talking to the stand-in Ollama."""
+@contextmanager
+def serve_app(tmp_path: Path, ollama: StandinOllama, summaries: bool) -> Iterator[str]:
+    """`streamlit run` on a free loopback port, talking to the stand-in Ollama; its URL."""
     port = free_port()
     database = f"sqlite:///{tmp_path / 'chat.db'}"
     env = os.environ | {
         "CHATCORE_DB_URL": database,
         "OLLAMA_HOST": ollama.url,
         "CHATCORE_AUTO_TITLE": "0",
-        "CHATCORE_SUMMARIES": "0",
+        "CHATCORE_SUMMARIES": "1" if summaries else "0",
     }
     env.pop("CHATCORE_BACKEND", None)
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
@@ -98,6 +101,20 @@ def app(tmp_path, ollama):
         server.terminate()
         server.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def app(tmp_path, ollama):
+    """The app, without document summaries (they would be chat requests of their own)."""
+    with serve_app(tmp_path, ollama, summaries=False) as url:
+        yield url
+
+
+@pytest.fixture
+def app_with_summaries(tmp_path, ollama):
+    """The app, writing document summaries in the background."""
+    with serve_app(tmp_path, ollama, summaries=True) as url:
+        yield url
 
 
 def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
@@ -290,6 +307,26 @@ def test_a_pdf_uploaded_on_the_documents_page_is_cited_with_its_page(browser, ap
     settle(page)
     page.locator(MESSAGES).nth(3).get_by_text("Sources").click()
     expect(page.locator(MESSAGES).nth(3)).to_contain_text("[1] google-doc-document.pdf, page 1")
+    page.close()
+
+
+def test_a_summary_written_in_the_background_appears_on_the_documents_page_by_itself(
+    browser, app_with_summaries, ollama
+):
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.3
+    ollama.reply = lambda messages: "A note about the tram, which leaves at nine."
+    page = open_page(browser, app_with_summaries)
+    page.get_by_role("link", name="Documents").click()
+    notes = {"name": "notes.md", "mimeType": "text/markdown", "buffer": b"# Notes\n\nThe tram leaves at nine."}
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(notes)
+    progress = page.get_by_text(re.compile("^(Waiting for its turn|Summarising)$"))
+    expect(progress).to_be_visible(timeout=15_000)
+    page.get_by_text("Summary", exact=True).click(timeout=15_000)  # drawn by the page's own refresh
+    expect(page.get_by_text("A note about the tram, which leaves at nine.")).to_be_visible()
+    expect(page.get_by_text("Written by llama3:8b.")).to_be_visible()
+    expect(progress).to_have_count(0)
     page.close()
 
 
