@@ -119,7 +119,7 @@ class NearbyEmbedder:
         """The chunk's vector, the same every time."""
         return np.random.default_rng(chunk_id).standard_normal(DIMENSIONS)
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str], question: bool = False) -> list[list[float]]:
         """Vectors near those of chunks picked by the texts."""
         near = (self.chunk_ids[zlib.crc32(text.encode()) % len(self.chunk_ids)] for text in texts)
         return [(self.chunk_vector(chunk_id) + np.random.default_rng(0).standard_normal(DIMENSIONS)).tolist()

@@ -42,8 +42,8 @@ class Embedder(Protocol):
 
     model: str
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text; raise BackendError on failure."""
+    def embed(self, texts: list[str], question: bool = False) -> list[list[float]]:
+        """One vector per text, each a passage or (`question`) a question; raise BackendError on failure."""
 
 
 class Backend(Protocol):
@@ -129,17 +129,27 @@ class OllamaBackend:
         return f"Ollama reported an error: {error.error}"
 
 
+# What some embedding models were trained to see before a question, and before a passage, by their model cards.
+EMBED_PREFIXES = {
+    "nomic-embed-text": ("search_query: ", "search_document: "),
+    "mxbai-embed-large": ("Represent this sentence for searching relevant passages: ", ""),
+}
+
+
 class OllamaEmbedder:
     """Vectors from an embedding model on an Ollama server, such as nomic-embed-text."""
 
     def __init__(self, backend: OllamaBackend, model: str):
         self.backend = backend
         self.model = model
+        self.prefixes = EMBED_PREFIXES.get(model.rsplit(":", 1)[0].lower(), ("", ""))
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, from /api/embed."""
+    def embed(self, texts: list[str], question: bool = False) -> list[list[float]]:
+        """One vector per text, from /api/embed, with the prefix the model expects."""
+        prefix = self.prefixes[0] if question else self.prefixes[1]
+        inputs = [prefix + text for text in texts]
         try:
-            return [list(vector) for vector in self.backend.client.embed(model=self.model, input=texts).embeddings]
+            return [list(vector) for vector in self.backend.client.embed(model=self.model, input=inputs).embeddings]
         except ollama.ResponseError as error:
             raise BackendError(f"The embedding model {self.model} failed: {error.error}") from None
         except (ConnectionError, httpx.HTTPError) as error:

@@ -73,7 +73,7 @@ def question_vector(embedder: Embedder, question: str) -> np.ndarray:
     with _questions_lock:
         if key in _questions:
             return _questions[key]
-    vector = np.frombuffer(pack_vector(embedder.embed([question])[0]), dtype="<f4")
+    vector = np.frombuffer(pack_vector(embedder.embed([question], question=True)[0]), dtype="<f4")
     with _questions_lock:
         if len(_questions) >= QUESTIONS_KEPT:
             del _questions[next(iter(_questions))]  # the oldest

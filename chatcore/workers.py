@@ -213,8 +213,9 @@ class DocumentWorker:
             vectors.embed_document(self.engine, backend.embedder, document_id, report)
         if model and not document.summary:
             summary = summaries.summarise_document(self.engine, backend, model, document_id, self.num_ctx, report)
-            if summary:
-                store.save_summary(self.engine, document_id, summary, model)
+            if not summary:  # stored, it would count as none and be asked for again at every page run
+                raise BackendError(f"{model} wrote an empty summary.")
+            store.save_summary(self.engine, document_id, summary, model)
         with self._lock:
             self._failures.pop(document_id, None)
 

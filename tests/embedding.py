@@ -25,7 +25,7 @@ class ConceptEmbedder:
         self.failing = failing
         self.calls: list[list[str]] = []
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str], question: bool = False) -> list[list[float]]:
         """One concept vector per text."""
         self.calls.append(list(texts))
         if self.failing:

@@ -248,3 +248,19 @@ def test_embedding_failures_become_clear_messages(standin):
     unreachable = OllamaBackend(f"http://127.0.0.1:{free_port()}").embedder_for("nomic-embed-text")
     with pytest.raises(BackendError, match=r"Cannot reach Ollama at http://127\.0\.0\.1:"):
         unreachable.embed(["text"])
+
+
+@pytest.mark.parametrize(
+    ("model", "question", "sent"),
+    [
+        ("nomic-embed-text:latest", False, "search_document: a car"),
+        ("nomic-embed-text:v1.5", True, "search_query: a car"),
+        ("mxbai-embed-large", True, "Represent this sentence for searching relevant passages: a car"),
+        ("mxbai-embed-large", False, "a car"),
+        ("all-minilm", True, "a car"),
+    ],
+)
+def test_texts_are_embedded_with_the_prefix_the_model_was_trained_with(model, question, sent):
+    with StandinOllama(models={model: "embed"}) as server:
+        OllamaBackend(server.url).embedder_for(model).embed(["a car"], question=question)
+    assert server.embed_requests[0]["input"] == [sent]

@@ -227,10 +227,12 @@ def test_documents_get_vectors_and_a_summary_in_the_background(engine, embedding
         "A short summary.",
         MODEL,
     )
-    assert embedding_standin.embed_requests[0]["input"] == ["# Cars\n\nThe automobile is red."]
+    assert embedding_standin.embed_requests[0]["input"] == ["search_document: # Cars\n\nThe automobile is red."]
     assert worker.progress(document.id) == "" and not worker.busy()
-    found = retrieval.find_passages(engine, chat.id, "Which vehicle?", embedder=choice.backend.embedder)
+    question = f"Which vehicle? ({engine.dialect.name})"  # not asked before, so its vector is not kept
+    found = retrieval.find_passages(engine, chat.id, question, embedder=choice.backend.embedder)
     assert [passage.name for passage in found] == ["cars.md"]
+    assert embedding_standin.embed_requests[-1]["input"] == [f"search_query: {question}"]
     worker.catch_up(choice.backend, MODEL)
     assert not worker.busy()  # nothing left to do
 
@@ -254,15 +256,17 @@ def test_no_summary_is_asked_for_when_it_cannot_or_should_not_be_written(
     assert backend.calls == [] and not worker.busy()
 
 
-def test_a_failure_is_shown_and_not_retried_at_once(engine):
+@pytest.mark.parametrize(
+    ("reply", "fail_after", "failure"),
+    [("Never", 0, "The fake model failed mid-reply."), ("", None, "fake:latest wrote an empty summary.")],
+)
+def test_a_failure_is_shown_and_not_retried_at_once(engine, reply, fail_after, failure):
     document = documents.add_file(engine, None, "notes.txt", b"Some notes.", LIMIT).document
-    backend = FakeBackend(replies=["Never"], fail_after=0)
+    backend = FakeBackend(replies=[reply], fail_after=fail_after)
     worker = DocumentWorker(engine)
     worker.catch_up(backend, "fake:latest")
     worker.join()
-    assert (
-        worker.progress(document.id) == "Failed: The fake model failed mid-reply. It is tried again in a few minutes."
-    )
+    assert worker.progress(document.id) == f"Failed: {failure} It is tried again in a few minutes."
     worker.catch_up(backend, "fake:latest")
     assert not worker.busy() and len(backend.calls) == 1
     assert store.get_document(engine, document.id).summary == ""
