@@ -4,9 +4,10 @@ Prints one line per figure: the ingest time and pages per second (read, chunk, s
 transaction, indexed), then the median retrieval time (targets: the PDF in under 5 s, retrieval under 20 ms)
 on SQLite, and on PostgreSQL too when CHATCORE_TEST_POSTGRES_URL names a superuser.
 
-Retrieval is timed twice. Over text-like chunks, whose words follow Zipf's law as a language's do, so a
-question's words are in some chunks and not others. Then over the worst case, a small vocabulary where every
-word of the question is in nearly every chunk, so every chunk is ranked.
+Retrieval is timed over text-like chunks, whose words follow Zipf's law as a language's do, so a question's
+words are in some chunks and not others; then over the same chunks with 768-dimension vectors, fused, as a
+ratio to the words alone; then over the worst case, a small vocabulary where every word of the question is
+in nearly every chunk, so every chunk is ranked.
 Run: python bench/ingest.py
 """
 

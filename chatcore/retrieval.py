@@ -1,4 +1,8 @@
-"""Retrieval: the passages of a chat's documents that best match a question, within a share of the prompt."""
+"""Retrieval: what a question is sent from a chat's documents, within a share of the prompt.
+
+The passages that match it best, by its words and, with an embedder, by meaning; or, for a request for a
+summary, the documents' summaries.
+"""
 
 import re
 from dataclasses import dataclass, replace
