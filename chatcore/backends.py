@@ -79,7 +79,7 @@ class OllamaBackend:
         self.client = ollama.Client(host=host, timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S))
         self.host = host or DEFAULT_OLLAMA_HOST
         self.embedder: Embedder | None = None
-        self._context_lengths: dict[str, int | None] = {}
+        self._shown: dict[str, ollama.ShowResponse] = {}
 
     def list_models(self) -> list[str]:
         """Names of the pulled models, most recently changed first."""
@@ -89,14 +89,23 @@ class OllamaBackend:
             raise BackendError(f"Cannot reach Ollama at {self.host}: {error}") from None
 
     def context_length(self, model: str) -> int | None:
-        """The model's trained context length from /api/show (`<arch>.context_length`), asked once per model."""
-        if model not in self._context_lengths:
+        """The model's trained context length from /api/show (`<arch>.context_length`), if known."""
+        info = (shown.modelinfo if (shown := self._show(model)) else None) or {}
+        return info.get(f"{info.get('general.architecture')}.context_length")
+
+    def can_chat(self, model: str) -> bool:
+        """False for a model /api/show says cannot complete text, such as an embedding model."""
+        shown = self._show(model)
+        return shown is None or not shown.capabilities or "completion" in shown.capabilities
+
+    def _show(self, model: str) -> ollama.ShowResponse | None:
+        """What /api/show says of the model, asked once per model; None if it cannot be asked now."""
+        if model not in self._shown:
             try:
-                info = self.client.show(model).modelinfo or {}
+                self._shown[model] = self.client.show(model)
             except (ollama.ResponseError, ConnectionError, httpx.HTTPError):
-                return None  # not cached: the model may be pulled, or Ollama started, later
-            self._context_lengths[model] = info.get(f"{info.get('general.architecture')}.context_length")
-        return self._context_lengths[model]
+                return None  # not kept: the model may be pulled, or Ollama started, later
+        return self._shown[model]
 
     def embedder_for(self, model: str) -> "OllamaEmbedder":
         """Vectors from one of this server's embedding models."""
@@ -367,6 +376,10 @@ class OllamaPool:
         """Stream from the host that has the model."""
         return self._owner(model).stream_chat(model, messages, options)
 
+    def can_chat(self, model: str) -> bool:
+        """Whether the host that has the model says it can chat."""
+        return self._owner(model).can_chat(model)
+
     def embedder_for(self, model: str) -> OllamaEmbedder:
         """Vectors from the host that has the embedding model."""
         return OllamaEmbedder(self._owner(model), model)
@@ -397,13 +410,14 @@ def choose_backend(settings: Settings) -> Choice:
             return Choice(ollama_backend, [], notice=str(error))
         return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, False))
     models = use_embed_model(ollama_backend, models, settings.embed_model)
+    models = [model for model in models if ollama_backend.can_chat(model)]  # no other embedding model
     if models or settings.backend == "ollama":
         return Choice(ollama_backend, models, notice=_unreachable_notice(ollama_backend))
     return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
 
 
 def use_embed_model(backend: "OllamaBackend | OllamaPool", models: list[str], embed_model: str) -> list[str]:
-    """Give the backend an embedder when the embedding model is pulled; the models left can chat."""
+    """Give the backend an embedder when the embedding model is pulled; the other models."""
     listed = next((model for model in models if embed_model and same_model(model, embed_model)), None)
     if listed is None:
         return models

@@ -221,8 +221,8 @@ def test_model_names_match_with_the_default_tag(listed, wanted, same):
     ("embed_model", "models", "embedder"),
     [
         (None, ["llama3:8b"], "nomic-embed-text:latest"),  # the default embedding model, when pulled
-        ("none", ["llama3:8b", "nomic-embed-text:latest"], None),  # turned off: the model is only listed
-        ("mxbai-embed-large", ["llama3:8b", "nomic-embed-text:latest"], None),  # another one, not pulled
+        ("none", ["llama3:8b"], None),  # turned off; an embedding model is never offered for chat
+        ("mxbai-embed-large", ["llama3:8b"], None),  # another one, not pulled
     ],
 )
 def test_a_pulled_embedding_model_is_used_for_vectors_and_not_offered_for_chat(
@@ -264,3 +264,9 @@ def test_texts_are_embedded_with_the_prefix_the_model_was_trained_with(model, qu
     with StandinOllama(models={model: "embed"}) as server:
         OllamaBackend(server.url).embedder_for(model).embed(["a car"], question=question)
     assert server.embed_requests[0]["input"] == [sent]
+
+
+@pytest.mark.parametrize(("model", "can_chat"), [("llama3:8b", True), ("all-minilm", False), ("not-pulled", True)])
+def test_models_that_cannot_chat_are_told_by_their_capabilities(standin, model, can_chat):
+    standin.models["all-minilm"] = "embed"
+    assert OllamaBackend(standin.url).can_chat(model) == can_chat  # unknown: not hidden, its error will say why
