@@ -14,6 +14,8 @@ from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
 from chatcore.generation import Turn
 from chatcore.prompt import Prompt
 
+RETRY_AFTER_S = 300  # a document whose processing failed is not tried again sooner
+
 
 class ChatBusyError(RuntimeError):
     """A reply is already being written in this chat."""
@@ -132,9 +134,6 @@ class Registry:
         if self.auto_title and not job.stop.is_set():
             generation.improve_title(self.engine, backend, job.chat_id, prompt.model)
         memory.update_memory(self.engine, backend, job.chat_id, prompt.model, self.reply_reserve)
-
-
-RETRY_AFTER_S = 300  # a document whose processing failed is not tried again sooner
 
 
 class DocumentWorker:
