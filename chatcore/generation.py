@@ -3,13 +3,12 @@
 import re
 import time
 from collections.abc import Iterator
-from threading import Event
 from typing import NamedTuple
 
 from sqlalchemy import Engine
 
 from chatcore import store
-from chatcore.backends import Backend, BackendError, Metrics, complete_text
+from chatcore.backends import Backend, BackendError, Metrics, StopSignal, complete_text, stopped
 from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.models import DEFAULT_TITLE, Status
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
@@ -101,26 +100,26 @@ def plan_reply(
 
 
 def stream_reply(
-    engine: Engine, backend: Backend, turn: Turn, prompt: Prompt, stop: Event | None = None
+    engine: Engine, backend: Backend, turn: Turn, prompt: Prompt, stop: StopSignal | None = None
 ) -> Iterator[str]:
     """Yield the reply's text; it is saved as it streams and, in `finally`, however it ends.
 
-    Setting `stop` ends the reply at the next piece, marked as stopped by the user. A complete reply's
-    metrics give the exact token counts of both messages of the turn.
+    Setting `stop` (from any thread) breaks off the backend's work at once, even before the first piece; the
+    reply keeps its text, marked as stopped by the user. A complete reply's metrics give the exact token counts
+    of both messages of the turn.
     """
     reply = ReplyRecorder(engine, turn.reply_id)
-    pieces = backend.stream_chat(prompt.model, prompt.window.messages, prompt.options)
+    pieces = backend.stream_chat(prompt.model, prompt.window.messages, prompt.options, stop)
     try:
         for piece in pieces:
-            if stop is not None and stop.is_set():
-                reply.status = Status.STOPPED
-                return
+            if stopped(stop):
+                break  # a piece already on its way when the user stopped is not part of the reply
             if isinstance(piece, Metrics):
                 reply.metrics = piece
                 continue
             reply.append(piece)
             yield piece
-        reply.status = Status.COMPLETE
+        reply.status = Status.STOPPED if stopped(stop) else Status.COMPLETE
     except BackendError as error:
         reply.fail(str(error))
         raise

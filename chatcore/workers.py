@@ -9,7 +9,7 @@ from functools import partial
 from sqlalchemy import Engine
 
 from chatcore import generation, memory, store, summaries, vectors
-from chatcore.backends import Backend, BackendError
+from chatcore.backends import Backend, BackendError, StopSignal
 from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
 from chatcore.generation import Turn
 from chatcore.prompt import Prompt
@@ -29,7 +29,7 @@ class Job:
         self.turn = turn
         self.pieces: list[str] = []
         self.error = ""
-        self.stop = threading.Event()
+        self.stop = StopSignal()
         self.finished = False
         self._changed = threading.Condition()
 

@@ -3,6 +3,7 @@ and the stand-in Ollama server."""
 
 import os
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -59,6 +60,15 @@ def join_reply_workers() -> None:
     for thread in threading.enumerate():
         if thread.name.startswith("reply-chat-"):
             thread.join(timeout=30)
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    """Wait for a condition to hold, failing the test if it does not within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import re
+import select
 import socket
 import struct
 import sys
@@ -31,6 +32,7 @@ EMBED_MARKER_TOKENS = 2  # the start and end tokens an embedding model's tokeniz
 
 MODEL_ERROR = "an error was encountered while running the model: out of memory"
 TOKENS_BEFORE_FAULT = 3
+STALL_S = 3600  # how long a stalled model waits before its next token: longer than any test
 TOKEN_PATTERN = re.compile(r"\S+\s*|\s+")
 WORD_PATTERN = re.compile(r"[^\W_]+")
 
@@ -359,6 +361,7 @@ class StandinOllama:
         prompt_delay: float = 0.0,
         chars_per_token: int = 4,
         embed: Callable[[str], list[float]] | None = None,
+        stall_after: int | None = None,
     ):
         self.models = dict(DEFAULT_MODELS if models is None else models)
         unknown = set(self.models.values()) - set(BEHAVIOURS)
@@ -366,6 +369,7 @@ class StandinOllama:
             raise ValueError(f"unknown model behaviours {sorted(unknown)}; use one of {BEHAVIOURS}")
         self.token_delay = token_delay
         self.prompt_delay = prompt_delay  # seconds of "prompt evaluation" before the first token
+        self.stall_after = stall_after  # tokens a reply streams before the model stalls (until the client hangs up)
         self.chars_per_token = chars_per_token  # how prompt_eval_count counts message text
         self.reply = reply or echo_reply
         self.embed = embed or bag_of_words_embedding  # text -> vector; the server normalises it
@@ -438,7 +442,7 @@ class StandinOllama:
             self.embed_requests.append(body)
 
     def _count_disconnect(self) -> None:
-        """Note a stream the client abandoned."""
+        """Note a chat the client abandoned, before or during its stream."""
         with self._lock:
             self.disconnects += 1
 
@@ -674,7 +678,10 @@ class _Handler(BaseHTTPRequestHandler):
         done_reason = "stop"
         if 0 < limit <= len(tokens):  # at exactly the limit the real runner stops before it can emit EOS
             tokens, done_reason = tokens[:limit], "length"
-        time.sleep(standin.prompt_delay)
+        try:
+            self.work_for(standin.prompt_delay)
+        except ConnectionError:
+            return self.note_disconnect()
         prompt_tokens = prompt_token_estimate(messages, standin.chars_per_token)
         prompted_ns = time.perf_counter_ns()
         generation = Generation(model, tokens, done_reason, prompt_tokens, started_ns, loaded_ns, prompted_ns)
@@ -684,11 +691,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.respond_chat(generation, standin.models[name])
 
     def generate(self, generation: Generation, behaviour: str) -> Iterator[str]:
-        """Yield the tokens at the configured pace; faulty models give up after a few."""
+        """Yield the tokens at the configured pace; faulty models give up after a few, stalling ones stall."""
+        standin = self.server.standin
         tokens = generation.tokens if behaviour == "ok" else generation.tokens[:TOKENS_BEFORE_FAULT]
-        for token in tokens:
-            time.sleep(self.server.standin.token_delay)
+        for index, token in enumerate(tokens):
+            self.work_for(STALL_S if index == standin.stall_after else standin.token_delay)
             yield token
+
+    def work_for(self, seconds: float) -> None:
+        """Take `seconds`, as the model would; like Ollama, give up (ConnectionAbortedError) if the client hangs up."""
+        deadline = time.monotonic() + seconds
+        if select.select([self.connection], [], [], seconds)[0] and not self.connection.recv(1, socket.MSG_PEEK):
+            raise ConnectionAbortedError("the client closed the connection")
+        time.sleep(max(0.0, deadline - time.monotonic()))  # what arrived was data, not a hang-up
+
+    def note_disconnect(self) -> None:
+        """Count a request the client abandoned, and close its connection."""
+        self.server.standin._count_disconnect()
+        self.close_connection = True
 
     def stream_chat(self, generation: Generation, behaviour: str) -> None:
         """Stream one NDJSON line per token, then the final chunk (or the model's failure)."""
@@ -704,8 +724,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.write_line(generation.final_chunk() if behaviour == "ok" else {"error": MODEL_ERROR})
             self.wfile.write(b"0\r\n\r\n")
         except ConnectionError:
-            self.server.standin._count_disconnect()
-            self.close_connection = True
+            self.note_disconnect()
 
     def respond_chat(self, generation: Generation, behaviour: str) -> None:
         """Answer with one aggregated object, as for "stream": false."""

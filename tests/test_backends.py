@@ -1,6 +1,7 @@
 """Backends: the Ollama path over real HTTP to the stand-in server, the fallback choice, the transcript."""
 
 import socket
+import threading
 import time
 
 import pytest
@@ -10,14 +11,17 @@ from chatcore.backends import (
     EMBEDDED_MODEL,
     BackendError,
     EmbeddedBackend,
+    FakeBackend,
     Metrics,
     OllamaBackend,
+    StopSignal,
     choose_backend,
     same_model,
     transcript_prompt,
 )
 from chatcore.config import load_settings
 from chatcore.models import Status
+from tests.conftest import wait_until
 from tests.ollama_standin import StandinOllama, prompt_token_estimate
 
 
@@ -93,6 +97,78 @@ def test_closing_the_stream_closes_the_connection(standin):
         time.sleep(0.02)
     assert standin.disconnects == 1
     assert len(standin.chat_requests) == 1
+
+
+def stream_in_background(backend, stop: StopSignal) -> tuple[list, threading.Thread]:
+    """Stream a reply in another thread, as a reply worker does: what it yields (or raises), and the thread."""
+    items: list = []
+
+    def run():
+        try:
+            for item in backend.stream_chat("llama3:8b", [{"role": "user", "content": "go"}], {}, stop):
+                items.append(item)
+        except BackendError as error:
+            items.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return items, thread
+
+
+def test_a_stop_before_the_first_token_closes_the_request_at_once(standin):
+    standin.prompt_delay = 30  # a big model still loading: not even the response headers are sent yet
+    backend = OllamaBackend(standin.url)
+    backend.list_models()  # a connection kept alive from here would open no new one for the chat
+    stop = StopSignal()
+    items, thread = stream_in_background(backend, stop)
+    wait_until(lambda: len(standin.chat_requests) == 1)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and items == []
+    wait_until(lambda: standin.disconnects == 1)
+
+
+def test_a_stop_between_slow_tokens_closes_the_request_and_keeps_the_text(standin):
+    standin.reply = lambda messages: "word " * 50
+    standin.stall_after = 3  # the fourth token is an hour off: only closing the connection ends the read
+    stop = StopSignal()
+    items, thread = stream_in_background(OllamaBackend(standin.url), stop)
+    wait_until(lambda: len(items) == 3)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert items == ["word "] * 3  # the text so far; no error, no metrics of a complete reply
+    wait_until(lambda: standin.disconnects == 1)
+
+
+def test_replies_with_a_stop_signal_that_is_never_set_complete_one_after_another(standin):
+    backend = OllamaBackend(standin.url)
+    for question in ("one", "two"):
+        items = list(backend.stream_chat("llama3:8b", [{"role": "user", "content": question}], {}, StopSignal()))
+        text, [metrics] = split_stream(items)
+        assert (text, metrics.done_reason, metrics.reply_tokens) == (f"Echo: {question}", "stop", 2)
+    assert standin.disconnects == 0
+
+
+def test_the_fake_backend_stops_between_words():
+    stop = StopSignal()
+    stream = FakeBackend(replies=["a b c d"]).stream_chat("fake:latest", [{"role": "user", "content": "go"}], {}, stop)
+    assert next(stream) == "a"
+    stop.set()
+    assert list(stream) == []
+
+
+def test_a_stop_signal_runs_each_callback_once_and_never_raises():
+    stop, calls = StopSignal(), []
+    stop.on_set(lambda: calls.append("first"))
+    stop.on_set(lambda: 1 / 0)
+    stop.on_set(lambda: calls.append("second"))
+    assert not stop.is_set() and calls == []
+    stop.set()
+    stop.set()
+    assert stop.is_set() and calls == ["first", "second"]
+    stop.on_set(lambda: calls.append("late"))  # already set: runs at once
+    assert calls == ["first", "second", "late"]
 
 
 def test_turn_over_ollama_saves_error_line_partial_text(engine):
@@ -173,6 +249,15 @@ def test_embedded_model_stops_when_the_stream_is_closed(engine):
     stream.close()
     saved = store.recent_messages(engine, chat.id, limit=5)[-1]
     assert saved.status == Status.PARTIAL and saved.content == first
+
+
+def test_embedded_model_ends_quietly_when_stopped():
+    stop = StopSignal()
+    messages = [{"role": "user", "content": "Tell me a long story."}]
+    stream = EmbeddedBackend().stream_chat(EMBEDDED_MODEL, messages, {}, stop)
+    assert isinstance(next(stream), str)
+    stop.set()
+    assert list(stream) == []
 
 
 def test_several_hosts_offer_all_their_models_and_route_each_request(monkeypatch):

@@ -1,11 +1,9 @@
 """A chat turn: the user's message first, the reply saved however the stream ends."""
 
-import threading
-
 import pytest
 
 from chatcore import generation, store
-from chatcore.backends import BackendError, FakeBackend
+from chatcore.backends import BackendError, FakeBackend, StopSignal
 from chatcore.models import DEFAULT_TITLE, Status
 from chatcore.prompt import ContextOverflowError
 
@@ -118,14 +116,23 @@ def test_user_message_and_an_empty_reply_are_saved_before_streaming_starts(engin
     assert (reply.role, reply.content, reply.status) == ("assistant", "", Status.STREAMING)
 
 
-def test_stop_event_ends_the_reply_as_stopped(engine, chat):
-    stop = threading.Event()
+def test_stop_signal_ends_the_reply_as_stopped_with_its_text(engine, chat):
+    stop = StopSignal()
     turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
     stream = answer(engine, FakeBackend(replies=["a b c d"]), chat.id, turn, stop)
     assert next(stream) == "a"
     stop.set()
     assert list(stream) == []
     assert (messages(engine, chat.id)[-1].content, messages(engine, chat.id)[-1].status) == ("a", Status.STOPPED)
+
+
+def test_a_stop_before_the_first_piece_marks_the_reply_stopped(engine, chat):
+    stop = StopSignal()
+    turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
+    stream = answer(engine, FakeBackend(replies=["a b c d"]), chat.id, turn, stop)
+    stop.set()
+    assert list(stream) == []
+    assert (messages(engine, chat.id)[-1].content, messages(engine, chat.id)[-1].status) == ("", Status.STOPPED)
 
 
 def test_regenerate_replaces_the_last_reply(engine, chat):

@@ -218,6 +218,18 @@ def test_closing_the_stream_early_counts_a_disconnect(client, standin):
     assert wait_for(lambda: standin.disconnects == 1)
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_hanging_up_while_the_prompt_is_evaluated_counts_a_disconnect_at_once(standin, stream):
+    standin.prompt_delay = 60
+    host, port = standin.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "llama3:8b", "messages": HELLO, "stream": stream}).encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert wait_for(lambda: len(standin.chat_requests) == 1)
+
+    assert wait_for(lambda: standin.disconnects == 1)
+
+
 def test_client_keeps_working_after_a_disconnect(client, standin):
     standin.token_delay = 0.01
     stream = client.chat("llama3:8b", LONG_PROMPT, stream=True)

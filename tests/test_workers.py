@@ -1,7 +1,6 @@
 """Replies written in background threads, against the stand-in Ollama over real HTTP."""
 
 import threading
-import time
 
 import pytest
 
@@ -12,20 +11,12 @@ from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
 from chatcore.workers import ChatBusyError, DocumentWorker, Registry
-from tests.conftest import join_reply_workers
+from tests.conftest import join_reply_workers, wait_until
 from tests.embedding import concept_vector
 from tests.ollama_standin import StandinOllama
 
 MODEL = "llama3:8b"
 LIMIT = 50 * 2**20
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -75,6 +66,19 @@ def test_stop_closes_the_connection_and_keeps_the_text(engine, slow_standin):
     assert saved.status == Status.STOPPED
     assert saved.content == "".join(job.pieces) and saved.content.startswith("word word word")
     assert len(saved.content) < len("word " * 60)
+
+
+def test_stop_before_the_first_token_closes_the_request_and_marks_the_reply_stopped(engine, standin):
+    standin.prompt_delay = 30  # a big model still loading
+    registry = Registry(engine, auto_title=False)
+    chat = store.create_chat(engine, model=MODEL)
+    job = registry.send(OllamaBackend(standin.url), chat.id, MODEL, "go")
+    wait_until(lambda: len(standin.chat_requests) == 1)
+    registry.stop(chat.id)
+    wait_until(lambda: job.finished, timeout=5)
+    wait_until(lambda: standin.disconnects == 1)
+    saved = last_message(engine, chat.id)
+    assert (saved.content, saved.status, job.error) == ("", Status.STOPPED, "")
 
 
 def test_ollama_killed_mid_stream_leaves_the_text_and_an_error(engine):
