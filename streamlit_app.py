@@ -1,195 +1,231 @@
-"""chatcore's entry point: page frame, sidebar chat picker, navigation."""
+"""The chat page: history, what the model is sent, input, and the reply being written, followed live."""
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import streamlit as st
 
 import resources
-from chatcore import search, store
-from chatcore.export import Format, plan_export
+import sidebar
+from chatcore import documents, memory, store
+from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.ingestion import KINDS
+from chatcore.models import Message, Status
+from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
+from chatcore.retrieval import source_label
+from chatcore.workers import ChatBusyError, Job
 
-CHATS_STEP = 50
-CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
-PAGES = Path(__file__).parent / "app_pages"
-MEMORY_HELP = (
-    "When turns no longer fit in the context, the chat's model summarises them in the background, "
-    "and the summary is sent with every request."
-)
-
-st.set_page_config(page_title="chatcore", page_icon="💬")
+HISTORY_STEP = 50
 
 
-def select_chat(chat_id: int | None) -> None:
-    """Make a chat current (None: a new, not yet saved chat)."""
-    st.session_state.chat_id = chat_id
-    st.session_state.history_limit = None
-    st.session_state.pop("confirm_delete", None)
+def render_message(message: Message, sources: list) -> None:
+    """One stored message, with its caption or error, and the passages it was given."""
+    with st.chat_message(message.role):
+        if message.content:
+            st.markdown(message.content)
+        if message.status == Status.ERROR:
+            st.error(message.error, icon=":material/error:")
+        if message.role == "assistant" and (caption := reply_caption(message)):
+            st.caption(caption)
+        if sources:
+            render_sources(sources)
 
 
-def open_chat(chat_id: int | None) -> None:
-    """Make a chat current and show it, from whichever page."""
-    select_chat(chat_id)
-    st.session_state.show_chat = True
+def render_sources(sources: list) -> None:
+    """The document passages a reply was given, under the numbers it cites."""
+    with st.expander("Sources"):
+        for number, document, chunk in sources:
+            st.caption(source_label(number, document.name, document.kind, chunk.page))
+            st.text(chunk.text)
 
 
-def resolve_current_chat(engine) -> int | None:
-    """The current chat id: this session's choice, else the URL's, else the most recent chat."""
-    if "chat_id" not in st.session_state:
-        wanted = st.query_params.get("chat", "")
-        chosen = int(wanted) if wanted.isdigit() else None
-        if chosen is None or store.get_chat(engine, chosen) is None:
-            recent = store.list_chats(engine, limit=1)
-            chosen = recent[0].id if recent else None
-        select_chat(chosen)
-    chat_id = st.session_state.chat_id
-    if chat_id is not None and store.get_chat(engine, chat_id) is None:
-        select_chat(chat_id := None)
-    if chat_id is None:
-        st.query_params.pop("chat", None)
-    else:
-        st.query_params["chat"] = str(chat_id)
-    return chat_id
+def render_history(engine, chat_id: int, until: int | None, context: Prompt | None) -> list[Message]:
+    """The latest messages up to `until` (the rest is being written), with a control to show earlier ones.
 
-
-def open_search_hit(engine, chat_id: int, message_id: int | None) -> None:
-    """Open a chat with its history reaching back to the matching message."""
-    open_chat(chat_id)
-    if message_id is not None:
-        st.session_state.history_limit = store.count_messages(engine, chat_id, since=message_id)
-
-
-def render_search(engine) -> bool:
-    """A search box over titles and messages; while it holds a query, its results replace the chat list."""
-    query = st.text_input("Search chats", key="search", placeholder="Search chats", label_visibility="collapsed")
-    if not query.strip():
-        return False
-    hits = search.search_chats(engine, query)
-    if not hits:
-        st.caption("No chat matches.")
-    for index, hit in enumerate(hits):
-        label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
-        st.button(
-            label,
-            key=f"hit-{index}",
-            type="tertiary",
-            on_click=open_search_hit,
-            args=(engine, hit.chat_id, hit.message_id),
-        )
-    return True
-
-
-def render_chat_list(engine, current: int | None) -> None:
-    """The newest chats as buttons, with a control to show more."""
-    limit = st.session_state.setdefault("chat_list_limit", CHATS_STEP)
-    chats = store.list_chats(engine, limit)
-    if chats:
-        st.caption("Chats")
-    for chat in chats:
-        kind = "primary" if chat.id == current else "tertiary"
-        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
-    hidden = store.count_chats(engine) - limit
-    if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
-        st.session_state.chat_list_limit += CHATS_STEP
+    A divider marks where the messages the model is sent begin.
+    """
+    limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
+    earlier = store.count_messages(engine, chat_id) - limit
+    if earlier > 0 and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
+        st.session_state.history_limit = limit + HISTORY_STEP
         st.rerun()
+    messages = [m for m in store.recent_messages(engine, chat_id, limit) if until is None or m.id <= until]
+    boundary = None if context is None or context.window.complete else context.window.oldest_id
+    sources = store.reply_sources(engine, [message.id for message in messages if message.role == "assistant"])
+    for message in messages:
+        if message.id == boundary:
+            render_divider(engine, context)
+        render_message(message, sources.get(message.id, []))
+    return messages
 
 
-def render_chat_settings(engine, chat_id: int) -> None:
-    """Title, system prompt, temperature, context length and memory of the current chat; export and delete it."""
-    chat = store.get_chat(engine, chat_id)
-    with st.expander("Chat settings"):
-        with st.form(f"settings-{chat_id}", border=False):
-            title = st.text_input("Title", value=chat.title, max_chars=200)
-            system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")
-            temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
-            num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
-            lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
-            num_ctx = st.select_slider(
-                "Context length (tokens)", lengths, value=num_ctx, help="At most the model's own (trained) length."
+def render_divider(engine, context: Prompt) -> None:
+    """The faint line above the oldest message the model is sent; the memory, if it covers what is above."""
+    chat = context.chat
+    summarised = chat.memory_enabled and memory.is_up_to_date(engine, chat, context.window)
+    st.caption(f"⋯ {outside_note(summarised)} ⋯", help=chat.memory if summarised else None)
+
+
+def chat_context(engine, chat_id: int, model: str | None) -> Prompt | None:
+    """The request the chat would send next (without a model, none)."""
+    if not model:
+        return None
+    backend = resources.backend_choice().backend
+    return build_prompt(engine, backend, store.get_chat(engine, chat_id), model, resources.settings().reply_reserve)
+
+
+def render_context_caption(engine, context: Prompt) -> None:
+    """How much of the chat the next request carries, just above the input."""
+    window, chat = context.window, context.chat
+    explained = (
+        f"{context.model} is sent the system prompt and memory, then the newest whole turns that fit in "
+        f"{window.budget:,} tokens: the context length {context.options['num_ctx']:,} less "
+        f"{context.reply_reserve:.0%} kept for the reply. Token counts are as the model measured them, "
+        "estimated for text it has not seen yet."
+    )
+    st.caption(context_caption(window, store.count_messages(engine, chat.id), chat.memory_enabled), help=explained)
+
+
+def follow_reply(job: Job) -> None:
+    """Show the reply being written as it streams; redraw from the database when it ends."""
+    with st.chat_message("assistant"):
+        if job.stop.is_set():
+            st.caption("Stopping…")
+        else:
+            st.button(
+                "Stop",
+                key="stop",
+                icon=":material/stop_circle:",
+                on_click=resources.registry().stop,
+                args=(job.chat_id,),
             )
-            memory_enabled = st.toggle("Memory", value=chat.memory_enabled, help=MEMORY_HELP)
-            if st.form_submit_button("Save"):
-                options = chat.options | {"temperature": temperature, "num_ctx": num_ctx}
-                store.update_chat(
-                    engine,
-                    chat_id,
-                    title=title.strip() or chat.title,
-                    system_prompt=system_prompt.strip(),
-                    options=options,
-                    memory_enabled=memory_enabled,
-                )
-                st.rerun()
-        render_export_button(engine, chat_id)
-        render_delete(engine, chat)
+        waiting = st.empty()
+        if not job.pieces:
+            waiting.caption("Waiting for the model's first words (it may be loading)…")
+        st.write_stream(clear_when_text_arrives(job.follow(), waiting))
+    st.rerun()
 
 
-def render_delete(engine, chat) -> None:
-    """Delete the chat, after a confirmation."""
-    if st.session_state.get("confirm_delete") != chat.id:
-        st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
+def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:
+    """Pass the pieces on, removing the waiting notice at the first one."""
+    for piece in pieces:
+        notice.empty()
+        yield piece
+
+
+def render_last_turn_actions(chat_id: int, messages: list[Message], model: str | None) -> None:
+    """Regenerate the last reply, or edit and resend the last message."""
+    if not model or not messages or messages[-1].role != "assistant":
         return
-    st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
-    yes, no = st.columns(2)
-    if yes.button("Delete", key="delete-yes", type="primary"):
-        resources.registry().stop(chat.id)
-        store.delete_chat(engine, chat.id)
-        select_chat(None)
-        st.rerun()
-    no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
-
-
-def render_export_button(engine, chat_id: int) -> None:
-    """Download the chat as Markdown in one click; the file is made only when clicked."""
-    export = plan_export(engine, [chat_id], Format.MARKDOWN)
-    st.download_button(
-        "Export this chat",
-        data=export.build,
-        file_name=export.filename,
-        mime=export.mime,
-        key="export-chat",
-        icon=":material/download:",
-        on_click="ignore",
+    last_question = next((m.content for m in reversed(messages) if m.role == "user"), None)
+    if last_question is None:
+        return
+    if st.session_state.get("editing") == chat_id:
+        edit_last_question(chat_id, last_question, model)
+        return
+    actions = st.container(horizontal=True)
+    if actions.button("Regenerate", key="regenerate", icon=":material/refresh:", type="tertiary"):
+        launch(resources.registry().regenerate, chat_id, model)
+    start_editing = {"editing": chat_id}
+    actions.button(
+        "Edit last message",
+        key="edit",
+        icon=":material/edit:",
+        type="tertiary",
+        on_click=st.session_state.update,
+        kwargs=start_editing,
     )
 
 
-def render_model_picker(engine, chat_id: int | None) -> None:
-    """Pick the model for the current chat; new chats start with the last one picked."""
-    choice = resources.backend_choice()
-    if choice.notice:
-        st.info(choice.notice, icon=":material/info:")
-    if not choice.models:
-        st.session_state.model = None
+def edit_last_question(chat_id: int, question: str, model: str) -> None:
+    """A form to change the last message and send it again."""
+    with st.form("edit-form"):
+        text = st.text_area("Edit your last message", value=question)
+        send, cancel = st.columns([1, 5])
+        resend = send.form_submit_button("Send", type="primary")
+        cancelled = cancel.form_submit_button("Cancel")
+    if cancelled or (resend and text.strip()):
+        st.session_state.pop("editing", None)
+    if resend and text.strip():
+        launch(resources.registry().resend_edited, chat_id, model, text)
+    elif cancelled:
+        st.rerun()
+
+
+def launch(start, chat_id: int, model: str, *text: str) -> None:
+    """Start a reply in the background with the current backend, then follow it."""
+    try:
+        start(resources.backend_choice().backend, chat_id, model, *text)
+    except ChatBusyError as busy:
+        refuse(st.warning, busy, *text)
         return
-    chat = store.get_chat(engine, chat_id) if chat_id else None
-    latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
-    preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
-    preferred = preferred or resources.settings().default_model
-    index = choice.models.index(preferred) if preferred in choice.models else 0
-    model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
-    if chat and chat.model != model:
-        store.update_chat(engine, chat_id, model=model)
-    st.session_state.model = model
+    except store.StorageError as failure:
+        refuse(st.error, failure, *text)
+        return
+    except ContextOverflowError as error:
+        st.error(str(error), icon=":material/error:")
+        return
+    st.rerun()
 
 
-try:
-    db = resources.engine()
-except store.SchemaTooNewError as error:
-    st.error(str(error))
-    st.stop()
+def refuse(show, reason: Exception, text: str = "") -> None:
+    """Say why nothing was sent, and give the user's text back so it is not lost."""
+    show(f"{reason} Your message was not sent." if text else str(reason))
+    if text:
+        st.code(text, language=None, wrap_lines=True)
 
-current_chat = resolve_current_chat(db)
-with st.sidebar:
-    st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))
-    render_model_picker(db, current_chat)
-    if current_chat is not None:
-        render_chat_settings(db, current_chat)
-    if not render_search(db):
-        render_chat_list(db, current_chat)
-resources.process_documents(st.session_state.model)
 
-chat_page = st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True)
-documents_page = st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:")
-export_page = st.Page(PAGES / "export.py", title="Export and import", icon=":material/import_export:")
-navigation = st.navigation([chat_page, documents_page, export_page])
-if st.session_state.pop("show_chat", False) and navigation.url_path != chat_page.url_path:
-    st.switch_page(chat_page)
-navigation.run()
+def send(engine, chat_id: int | None, submitted, model: str) -> None:
+    """Add the files sent (creating the chat if needed), then save the message and start its reply."""
+    if chat_id is None:
+        defaults = {"num_ctx": resources.settings().num_ctx}
+        try:
+            chat_id = store.create_chat_like_latest(engine, model, defaults).id
+        except store.StorageError as failure:
+            refuse(st.error, failure, submitted.text)
+            return
+        st.session_state.chat_id = chat_id
+    add_files(engine, chat_id, submitted.files)
+    if submitted.text.strip():
+        launch(resources.registry().send, chat_id, model, submitted.text)
+    else:
+        st.rerun()
+
+
+def add_files(engine, chat_id: int, files) -> None:
+    """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went."""
+    limit = resources.settings().max_upload_bytes
+    for file in files:
+        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), limit)
+        st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
+
+
+sidebar.render(chat_page=True)
+db = resources.engine()
+current_chat = st.session_state.get("chat_id")
+current_model = st.session_state.get("model")
+job = resources.registry().get(current_chat) if current_chat is not None else None
+if current_chat is None:
+    st.markdown("#### What's on your mind?")
+    st.caption("Everything stays on this computer: chats are saved locally as you type.")
+else:
+    context = chat_context(db, current_chat, current_model)
+    shown = render_history(db, current_chat, until=job.turn.user_message_id if job else None, context=context)
+    if job is None:
+        render_last_turn_actions(current_chat, shown, current_model)
+    if context is not None:
+        render_context_caption(db, context)
+if job is None and not current_model:
+    placeholder = "No model available: see the sidebar"
+else:
+    placeholder = "A reply is being written…" if job else "Message"
+submitted = st.chat_input(
+    placeholder,
+    disabled=job is not None or not current_model,
+    accept_file="multiple",
+    file_type=list(KINDS),
+    max_upload_size=resources.settings().max_upload_mb,
+)
+if job is not None:
+    follow_reply(job)
+if submitted:
+    send(db, current_chat, submitted, current_model)

@@ -326,7 +326,7 @@ def test_search_without_results_says_so(app_env):
     assert at.sidebar.caption[-1].value == "No chat matches."
 
 
-EXPORT_PAGE = "app_pages/export.py"  # relative to the entry script
+EXPORT_PAGE = "pages/export.py"  # relative to the entry script
 
 
 def open_export_page() -> AppTest:
@@ -378,6 +378,17 @@ def test_import_of_a_broken_file_says_what_is_wrong_and_adds_nothing(app_env, en
     at.file_uploader[0].set_value(("backup.json", b'{"format_version": 1, "chats": [', "application/json")).run()
     assert "Invalid JSON: EOF while parsing" in at.error[0].value
     assert store.count_chats(engine) == 0
+
+
+def test_every_page_has_the_sidebar_and_the_search_goes_along(app_env, sample_chats):
+    at = open_app()
+    at.sidebar.text_input(key="search").set_value("Soup").run()
+    for page in (EXPORT_PAGE, "pages/documents.py", "streamlit_app.py"):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert [link.label for link in at.sidebar.get("page_link")] == ["Chat", "Documents", "Export and import"]
+        assert at.sidebar.text_input(key="search").value == "Soup"
+        assert [button.label for button in at.sidebar.button if button.key == "hit-0"] == ["Recipes · **Soup**?"]
 
 
 def test_a_chat_chosen_on_the_export_page_opens_on_the_chat_page(app_env, sample_chats):
@@ -444,8 +455,8 @@ def test_chatting_through_several_ollama_hosts(app_env, monkeypatch):
     assert [request["model"] for request in second.chat_requests] == ["mistral:7b"]
 
 
-DOCUMENTS_PAGE = "app_pages/documents.py"  # relative to the entry script
-CHAT_PAGE = "app_pages/chat.py"
+DOCUMENTS_PAGE = "pages/documents.py"  # relative to the entry script
+CHAT_PAGE = "streamlit_app.py"  # the entry script is the chat page
 
 
 def open_documents_page(at: AppTest) -> AppTest:

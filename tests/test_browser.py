@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chatcore import store
 from tests.documents import SAMPLES, sample
 from tests.ollama_standin import StandinOllama
 
@@ -80,9 +81,9 @@ def ollama():
 
 
 @contextmanager
-def serve_app(tmp_path: Path, ollama: StandinOllama, summaries: bool) -> Iterator[str]:
-    """`streamlit run` on a free loopback port, talking to the stand-in Ollama; its URL."""
-    port = free_port()
+def serve_app(tmp_path: Path, ollama: StandinOllama, summaries: bool, port: int | None = None) -> Iterator[str]:
+    """`streamlit run` on a loopback port (a free one unless given), talking to the stand-in Ollama; its URL."""
+    port = port or free_port()
     database = f"sqlite:///{tmp_path / 'chat.db'}"
     env = os.environ | {
         "CHATCORE_DB_URL": database,
@@ -246,6 +247,70 @@ def test_a_page_opened_first_by_its_own_url_has_the_sidebar(browser, app):
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("button", name="New chat", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("link", name="Export and import")).to_be_visible()
+    page.close()
+
+
+def saved_messages(data_dir: Path) -> list[tuple[str, str]]:
+    """The messages of the only chat in a server's database."""
+    engine = store.open_engine(f"sqlite:///{data_dir / 'chat.db'}")
+    try:
+        [chat] = store.list_chats(engine, limit=None)
+        return [(message.role, message.content) for message in store.recent_messages(engine, chat.id, limit=10)]
+    finally:
+        engine.dispose()
+
+
+def test_the_first_message_a_fresh_server_gets_is_kept(browser, ollama, tmp_path):
+    """Typed the moment the input can take it: in a page opened on a new server, then in the same page once it
+    has reconnected to another new server (a restart, with a new data folder).
+
+    The second is the case that lost the message when `pages/` sat beside an entry script calling
+    `st.navigation`: Streamlit ran the server's first run in its legacy `pages/` mode, which ran the page the
+    browser asked for (pages/chat.py) alone, without the entry script's sidebar, model choice and navigation.
+    """
+    from playwright.sync_api import expect
+
+    port = free_port()
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    page = browser.new_page()
+    with serve_app(first, ollama, summaries=False, port=port) as url:
+        page.goto(url)
+        page.wait_for_selector(INPUT, timeout=30_000)
+        ask(page, "The very first words")  # at once, without letting the page settle
+        expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+        expect(page.locator(MESSAGES).first).to_contain_text("The very first words")
+        settle(page)
+        assert saved_messages(first) == [("user", "The very first words"), ("assistant", ANSWER)]
+    expect(page.locator(INPUT)).to_be_disabled(timeout=15_000)  # the page knows its server is gone
+    with serve_app(second, ollama, summaries=False, port=port):
+        expect(page.locator(INPUT)).to_be_enabled(timeout=30_000)  # reconnected, still showing the old chat
+        ask(page, "First words after a restart")
+        asked = page.locator(MESSAGES).filter(has_text="First words after a restart")
+        expect(asked).to_have_count(1, timeout=15_000)
+        expect(page.locator(MESSAGES)).to_have_count(2, timeout=15_000)
+        expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+        settle(page)
+        assert saved_messages(second) == [("user", "First words after a restart"), ("assistant", ANSWER)]
+    page.close()
+
+
+def test_the_first_search_typed_on_a_fresh_server_is_kept(browser, app):
+    """With `st.navigation` in the entry script and a `pages/` folder beside it, Streamlit ran a new server's
+    first run in its legacy `pages/` mode, where the sidebar's widgets had other ids than in later runs:
+    the first thing typed in the sidebar was dropped. The app uses the `pages/` folder alone to avoid that."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(app)
+    page.wait_for_selector(INPUT, timeout=30_000)
+    box = page.locator('[data-testid="stSidebar"]').get_by_placeholder("Search chats")
+    box.fill("nothing like this")
+    box.press("Enter")
+    expect(page.get_by_text("No chat matches.")).to_be_visible(timeout=15_000)
+    settle(page)
+    expect(box).to_have_value("nothing like this")
     page.close()
 
 

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import resources
+import sidebar
 from chatcore import documents, store
 from chatcore.captions import document_caption
 from chatcore.ingestion import KINDS
@@ -96,6 +97,7 @@ def follow_progress(engine, chat_id: int | None) -> None:
         st.rerun()  # drawn once more by the whole page, without the timer
 
 
+sidebar.render()
 db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 st.caption(

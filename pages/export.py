@@ -3,6 +3,7 @@
 import streamlit as st
 
 import resources
+import sidebar
 from chatcore import store
 from chatcore.archive import MAX_FILE_BYTES, ArchiveError
 from chatcore.export import Format, plan_export
@@ -67,6 +68,7 @@ def import_file(engine, data: bytes) -> tuple[bool, str]:
         return False, str(error)
 
 
+sidebar.render()
 db = resources.engine()
 st.subheader("Export")
 st.caption("One chat downloads as a file; several as a zip with a file per chat, or as one JSON file.")

@@ -1,0 +1,208 @@
+"""The frame every page draws first: page settings, the current chat, and the sidebar (pages, chats, model).
+
+Each page calls `render()` before anything else: the chat page (streamlit_app.py, the entry script)
+and the pages in pages/, which Streamlit serves at /documents and /export.
+"""
+
+import streamlit as st
+
+import resources
+from chatcore import search, store
+from chatcore.export import Format, plan_export
+
+CHATS_STEP = 50
+CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
+CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
+PAGE_LINKS = (
+    (CHAT_PAGE, "Chat", "💬"),
+    ("pages/documents.py", "Documents", ":material/description:"),
+    ("pages/export.py", "Export and import", ":material/import_export:"),
+)
+MEMORY_HELP = (
+    "When turns no longer fit in the context, the chat's model summarises them in the background, "
+    "and the summary is sent with every request."
+)
+
+
+def select_chat(chat_id: int | None) -> None:
+    """Make a chat current (None: a new, not yet saved chat)."""
+    st.session_state.chat_id = chat_id
+    st.session_state.history_limit = None
+    st.session_state.pop("confirm_delete", None)
+
+
+def open_chat(chat_id: int | None) -> None:
+    """Make a chat current and show it, from whichever page."""
+    select_chat(chat_id)
+    st.session_state.show_chat = True
+
+
+def resolve_current_chat(engine) -> int | None:
+    """The current chat id: this session's choice, else the URL's, else the most recent chat."""
+    if "chat_id" not in st.session_state:
+        wanted = st.query_params.get("chat", "")
+        chosen = int(wanted) if wanted.isdigit() else None
+        if chosen is None or store.get_chat(engine, chosen) is None:
+            recent = store.list_chats(engine, limit=1)
+            chosen = recent[0].id if recent else None
+        select_chat(chosen)
+    chat_id = st.session_state.chat_id
+    if chat_id is not None and store.get_chat(engine, chat_id) is None:
+        select_chat(chat_id := None)
+    if chat_id is None:
+        st.query_params.pop("chat", None)
+    else:
+        st.query_params["chat"] = str(chat_id)
+    return chat_id
+
+
+def open_search_hit(engine, chat_id: int, message_id: int | None) -> None:
+    """Open a chat with its history reaching back to the matching message."""
+    open_chat(chat_id)
+    if message_id is not None:
+        st.session_state.history_limit = store.count_messages(engine, chat_id, since=message_id)
+
+
+def render_search(engine) -> bool:
+    """A search box over titles and messages; while it holds a query, its results replace the chat list."""
+    if "search" in st.session_state:  # each page has widgets of its own: the query goes from one to the next
+        st.session_state.search = st.session_state.search
+    query = st.text_input("Search chats", key="search", placeholder="Search chats", label_visibility="collapsed")
+    if not query.strip():
+        return False
+    hits = search.search_chats(engine, query)
+    if not hits:
+        st.caption("No chat matches.")
+    for index, hit in enumerate(hits):
+        label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
+        st.button(
+            label,
+            key=f"hit-{index}",
+            type="tertiary",
+            on_click=open_search_hit,
+            args=(engine, hit.chat_id, hit.message_id),
+        )
+    return True
+
+
+def render_chat_list(engine, current: int | None) -> None:
+    """The newest chats as buttons, with a control to show more."""
+    limit = st.session_state.setdefault("chat_list_limit", CHATS_STEP)
+    chats = store.list_chats(engine, limit)
+    if chats:
+        st.caption("Chats")
+    for chat in chats:
+        kind = "primary" if chat.id == current else "tertiary"
+        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
+    hidden = store.count_chats(engine) - limit
+    if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
+        st.session_state.chat_list_limit += CHATS_STEP
+        st.rerun()
+
+
+def render_chat_settings(engine, chat_id: int) -> None:
+    """Title, system prompt, temperature, context length and memory of the current chat; export and delete it."""
+    chat = store.get_chat(engine, chat_id)
+    with st.expander("Chat settings"):
+        with st.form(f"settings-{chat_id}", border=False):
+            title = st.text_input("Title", value=chat.title, max_chars=200)
+            system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")
+            temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
+            num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
+            lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
+            num_ctx = st.select_slider(
+                "Context length (tokens)", lengths, value=num_ctx, help="At most the model's own (trained) length."
+            )
+            memory_enabled = st.toggle("Memory", value=chat.memory_enabled, help=MEMORY_HELP)
+            if st.form_submit_button("Save"):
+                options = chat.options | {"temperature": temperature, "num_ctx": num_ctx}
+                store.update_chat(
+                    engine,
+                    chat_id,
+                    title=title.strip() or chat.title,
+                    system_prompt=system_prompt.strip(),
+                    options=options,
+                    memory_enabled=memory_enabled,
+                )
+                st.rerun()
+        render_export_button(engine, chat_id)
+        render_delete(engine, chat)
+
+
+def render_delete(engine, chat) -> None:
+    """Delete the chat, after a confirmation."""
+    if st.session_state.get("confirm_delete") != chat.id:
+        st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
+        return
+    st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Delete", key="delete-yes", type="primary"):
+        resources.registry().stop(chat.id)
+        store.delete_chat(engine, chat.id)
+        select_chat(None)
+        st.rerun()
+    no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+
+
+def render_export_button(engine, chat_id: int) -> None:
+    """Download the chat as Markdown in one click; the file is made only when clicked."""
+    export = plan_export(engine, [chat_id], Format.MARKDOWN)
+    st.download_button(
+        "Export this chat",
+        data=export.build,
+        file_name=export.filename,
+        mime=export.mime,
+        key="export-chat",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def render_model_picker(engine, chat_id: int | None) -> None:
+    """Pick the model for the current chat; new chats start with the last one picked."""
+    choice = resources.backend_choice()
+    if choice.notice:
+        st.info(choice.notice, icon=":material/info:")
+    if not choice.models:
+        st.session_state.model = None
+        return
+    chat = store.get_chat(engine, chat_id) if chat_id else None
+    latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
+    preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
+    preferred = preferred or resources.settings().default_model
+    index = choice.models.index(preferred) if preferred in choice.models else 0
+    model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
+    if chat and chat.model != model:
+        store.update_chat(engine, chat_id, model=model)
+    st.session_state.model = model
+
+
+def render_page_links() -> None:
+    """Links to the pages (Streamlit's own list of them is hidden: it would name the chat page after the file)."""
+    for path, label, icon in PAGE_LINKS:
+        st.page_link(path, label=label, icon=icon)
+
+
+def render(chat_page: bool = False) -> None:
+    """Draw the frame of a page: its settings and the sidebar; `chat_page` tells whether it is the chat page.
+
+    A chat opened from the sidebar on another page (by a callback) is then shown on the chat page.
+    """
+    st.set_page_config(page_title="chatcore", page_icon="💬")
+    if st.session_state.pop("show_chat", False) and not chat_page:
+        st.switch_page(CHAT_PAGE)
+    try:
+        db = resources.engine()
+    except store.SchemaTooNewError as error:
+        st.error(str(error))
+        st.stop()
+    current_chat = resolve_current_chat(db)
+    with st.sidebar:
+        render_page_links()
+        st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))
+        render_model_picker(db, current_chat)
+        if current_chat is not None:
+            render_chat_settings(db, current_chat)
+        if not render_search(db):
+            render_chat_list(db, current_chat)
+    resources.process_documents(st.session_state.model)
