@@ -1,9 +1,9 @@
-"""Process-wide resources for the UI, built once: the database engine, the backend, the background workers."""
+"""Process-wide resources for the UI, built once: the database, the backend, the reply service, the document worker."""
 
 import streamlit as st
 from sqlalchemy import Engine
 
-from chatcore import backends, config, store, workers
+from chatcore import backends, config, replies, store, workers
 
 BACKEND_RECHECK_S = 20  # how soon a newly started (or stopped) Ollama is noticed
 
@@ -38,15 +38,15 @@ def backend_choice() -> backends.Choice:
     return _choice_for(settings())
 
 
-@st.cache_resource(show_spinner=False)
-def _registry_for(url: str, auto_title: bool, reply_reserve: float) -> workers.Registry:
-    return workers.Registry(_engine_for(url), auto_title, reply_reserve)
+@st.cache_resource(show_spinner=False, on_release=lambda service: service.shutdown())
+def _replies_for(url: str, auto_title: bool, reply_reserve: float) -> replies.ReplyService:
+    return replies.ReplyService(_engine_for(url), auto_title, reply_reserve)
 
 
-def registry() -> workers.Registry:
+def replies_service() -> replies.ReplyService:
     """The replies being written in this process, shared by every browser session."""
     current = settings()
-    return _registry_for(current.db_url, current.auto_title, current.reply_reserve)
+    return _replies_for(current.db_url, current.auto_title, current.reply_reserve)
 
 
 @st.cache_resource(show_spinner=False)

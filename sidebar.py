@@ -28,6 +28,7 @@ def select_chat(chat_id: int | None) -> None:
     """Make a chat current (None: a new, not yet saved chat)."""
     st.session_state.chat_id = chat_id
     st.session_state.history_limit = None
+    st.session_state.pop("found", None)
     st.session_state.pop("confirm_delete", None)
 
 
@@ -56,11 +57,11 @@ def resolve_current_chat(engine) -> int | None:
     return chat_id
 
 
-def open_search_hit(engine, chat_id: int, message_id: int | None) -> None:
-    """Open a chat with its history reaching back to the matching message."""
+def open_search_hit(chat_id: int, message_id: int | None) -> None:
+    """Open a chat at the matching message: the history shows the messages around it, scrolled to it."""
     open_chat(chat_id)
     if message_id is not None:
-        st.session_state.history_limit = store.count_messages(engine, chat_id, since=message_id)
+        st.session_state.found = message_id
 
 
 def render_search(engine) -> bool:
@@ -80,7 +81,7 @@ def render_search(engine) -> bool:
             key=f"hit-{index}",
             type="tertiary",
             on_click=open_search_hit,
-            args=(engine, hit.chat_id, hit.message_id),
+            args=(hit.chat_id, hit.message_id),
         )
     return True
 
@@ -137,7 +138,7 @@ def render_delete(engine, chat) -> None:
     st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
     yes, no = st.columns(2)
     if yes.button("Delete", key="delete-yes", type="primary"):
-        resources.registry().stop(chat.id)
+        resources.replies_service().stop(chat.id)
         store.delete_chat(engine, chat.id)
         select_chat(None)
         st.rerun()

@@ -1,6 +1,15 @@
-"""The chat page: history, what the model is sent, input, and the reply being written, followed live."""
+"""chatcore's entry point and chat page: the history, then the turn being written, what the model is sent, one input.
 
+The history is drawn by full page runs only. Everything after it lives in one fragment, so a message
+sent is answered in the run that received it, and a reply is followed in runs of a quarter second
+each: between them Streamlit hands the fragment the user's clicks and messages, so Stop and a message
+typed meanwhile act at once. The fragment draws the same elements in the same order in every run,
+and a full page run never waits on a reply: no element of an earlier run is left on screen.
+"""
+
+import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 
 import streamlit as st
 
@@ -10,11 +19,20 @@ from chatcore import documents, memory, store
 from chatcore.captions import context_caption, outside_note, reply_caption
 from chatcore.ingestion import KINDS
 from chatcore.models import Message, Status
-from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
+from chatcore.prompt import ContextOverflowError, Prompt
+from chatcore.replies import ChatBusyError, LiveReply
 from chatcore.retrieval import source_label
-from chatcore.workers import ChatBusyError, Job
 
 HISTORY_STEP = 50
+FOUND_LATER = 25  # messages shown after a search hit; the rest of the history's step goes before it
+SHOW_FOUND = """
+<style>.st-key-found [data-testid="stChatMessage"] { outline: 2px solid #f59e0b; border-radius: 0.5rem; }</style>
+<script>
+requestAnimationFrame(() => document.querySelector(".st-key-found")?.scrollIntoView({block: "center"}));
+</script>
+"""
+FOLLOW_S = 0.25  # how long one fragment run follows a reply before handing back for clicks and messages
+QUEUED_NOTE = "Queued: sent when the reply above ends."
 
 
 def render_message(message: Message, sources: list) -> None:
@@ -24,6 +42,8 @@ def render_message(message: Message, sources: list) -> None:
             st.markdown(message.content)
         if message.status == Status.ERROR:
             st.error(message.error, icon=":material/error:")
+        if message.status == Status.QUEUED:
+            st.caption(QUEUED_NOTE)
         if message.role == "assistant" and (caption := reply_caption(message)):
             st.caption(caption)
         if sources:
@@ -38,24 +58,48 @@ def render_sources(sources: list) -> None:
             st.text(chunk.text)
 
 
-def render_history(engine, chat_id: int, until: int | None, context: Prompt | None) -> list[Message]:
-    """The latest messages up to `until` (the rest is being written), with a control to show earlier ones.
-
-    A divider marks where the messages the model is sent begin.
-    """
-    limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
-    earlier = store.count_messages(engine, chat_id) - limit
-    if earlier > 0 and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
-        st.session_state.history_limit = limit + HISTORY_STEP
-        st.rerun()
-    messages = [m for m in store.recent_messages(engine, chat_id, limit) if until is None or m.id <= until]
+def render_messages(engine, messages: list[Message], context: Prompt | None, found: int | None = None) -> None:
+    """Stored messages; a divider marks where the messages the model is sent begin, a frame the one `found`."""
     boundary = None if context is None or context.window.complete else context.window.oldest_id
     sources = store.reply_sources(engine, [message.id for message in messages if message.role == "assistant"])
     for message in messages:
         if message.id == boundary:
             render_divider(engine, context)
-        render_message(message, sources.get(message.id, []))
-    return messages
+        with st.container(key="found") if message.id == found else nullcontext():
+            render_message(message, sources.get(message.id, []))
+    if found is not None:
+        st.html(SHOW_FOUND, unsafe_allow_javascript=True)
+
+
+def history_messages(engine, chat_id: int, before: int | None) -> list[Message]:
+    """The newest messages older than `before`, or those around a search hit; more when asked for earlier ones."""
+    limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
+    found = st.session_state.get("found")
+    if found is None:
+        return store.recent_messages(engine, chat_id, limit, before=before)
+    return store.messages_around(engine, chat_id, found, limit - FOUND_LATER, FOUND_LATER)
+
+
+def render_history(engine, chat_id: int, before: int | None, context: Prompt | None) -> None:
+    """The history above the turn being written (`before`), with controls to show earlier or the latest messages."""
+    messages = history_messages(engine, chat_id, before)
+    earlier = store.count_messages(engine, chat_id, before=messages[0].id) if messages else 0
+    if earlier and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
+        st.session_state.history_limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0) + HISTORY_STEP
+        st.rerun()
+    found = st.session_state.get("found")
+    render_messages(engine, messages, context, found)
+    end = messages[-1].id if messages else 0
+    if found is not None and (later := store.count_messages(engine, chat_id, after=end)):
+        st.button(f"Show the latest messages ({later} more)", key="show-latest", on_click=show_latest)
+        end = store.recent_messages(engine, chat_id, limit=1)[0].id  # the turn below shows only what is new
+    st.session_state.history_end = (chat_id, end)
+
+
+def show_latest() -> None:
+    """Leave a search hit's messages for the newest ones."""
+    st.session_state.pop("found", None)
+    st.session_state.history_limit = None
 
 
 def render_divider(engine, context: Prompt) -> None:
@@ -65,12 +109,11 @@ def render_divider(engine, context: Prompt) -> None:
     st.caption(f"⋯ {outside_note(summarised)} ⋯", help=chat.memory if summarised else None)
 
 
-def chat_context(engine, chat_id: int, model: str | None) -> Prompt | None:
-    """The request the chat would send next (without a model, none)."""
+def chat_context(chat_id: int, model: str | None) -> Prompt | None:
+    """What the chat's next request would carry (without a model, nothing)."""
     if not model:
         return None
-    backend = resources.backend_choice().backend
-    return build_prompt(engine, backend, store.get_chat(engine, chat_id), model, resources.settings().reply_reserve)
+    return resources.replies_service().preview(resources.backend_choice().backend, chat_id, model)
 
 
 def render_context_caption(engine, context: Prompt) -> None:
@@ -85,24 +128,23 @@ def render_context_caption(engine, context: Prompt) -> None:
     st.caption(context_caption(window, store.count_messages(engine, chat.id), chat.memory_enabled), help=explained)
 
 
-def follow_reply(job: Job) -> None:
-    """Show the reply being written as it streams; redraw from the database when it ends."""
+def follow_reply(reply: LiveReply, snapshot: bool) -> None:
+    """The reply being written: its text so far, then (unless `snapshot`) new text for a quarter second."""
     with st.chat_message("assistant"):
-        if job.stop.is_set():
-            st.caption("Stopping…")
-        else:
-            st.button(
-                "Stop",
-                key="stop",
-                icon=":material/stop_circle:",
-                on_click=resources.registry().stop,
-                args=(job.chat_id,),
-            )
+        st.button(
+            "Stop",
+            key="stop",
+            icon=":material/stop_circle:",
+            on_click=resources.replies_service().stop,
+            args=(reply.chat_id,),
+        )
         waiting = st.empty()
-        if not job.pieces:
+        if not reply.pieces:
             waiting.caption("Waiting for the model's first words (it may be loading)…")
-        st.write_stream(clear_when_text_arrives(job.follow(), waiting))
-    st.rerun()
+        if snapshot:
+            st.markdown("".join(reply.pieces))
+        else:
+            st.write_stream(clear_when_text_arrives(reply.follow(until=time.monotonic() + FOLLOW_S), waiting))
 
 
 def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:
@@ -112,27 +154,26 @@ def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:
         yield piece
 
 
-def render_last_turn_actions(chat_id: int, messages: list[Message], model: str | None) -> None:
+def render_last_turn_actions(chat_id: int, model: str | None) -> None:
     """Regenerate the last reply, or edit and resend the last message."""
-    if not model or not messages or messages[-1].role != "assistant":
-        return
-    last_question = next((m.content for m in reversed(messages) if m.role == "user"), None)
-    if last_question is None:
+    engine = resources.engine()
+    last = store.recent_messages(engine, chat_id, limit=1)
+    question = store.last_user_message(engine, chat_id)
+    if not model or not last or last[0].role != "assistant" or question is None:
         return
     if st.session_state.get("editing") == chat_id:
-        edit_last_question(chat_id, last_question, model)
+        edit_last_question(chat_id, question.content, model)
         return
     actions = st.container(horizontal=True)
     if actions.button("Regenerate", key="regenerate", icon=":material/refresh:", type="tertiary"):
-        launch(resources.registry().regenerate, chat_id, model)
-    start_editing = {"editing": chat_id}
+        restart(resources.replies_service().regenerate, chat_id, model)
     actions.button(
         "Edit last message",
         key="edit",
         icon=":material/edit:",
         type="tertiary",
         on_click=st.session_state.update,
-        kwargs=start_editing,
+        kwargs={"editing": chat_id},
     )
 
 
@@ -146,13 +187,13 @@ def edit_last_question(chat_id: int, question: str, model: str) -> None:
     if cancelled or (resend and text.strip()):
         st.session_state.pop("editing", None)
     if resend and text.strip():
-        launch(resources.registry().resend_edited, chat_id, model, text)
+        restart(resources.replies_service().resend_edited, chat_id, model, text)
     elif cancelled:
-        st.rerun()
+        st.rerun(scope="fragment")
 
 
-def launch(start, chat_id: int, model: str, *text: str) -> None:
-    """Start a reply in the background with the current backend, then follow it."""
+def restart(start, chat_id: int, model: str, *text: str) -> None:
+    """Write the last reply anew; the whole page runs again, since the history above changes."""
     try:
         start(resources.backend_choice().backend, chat_id, model, *text)
     except ChatBusyError as busy:
@@ -161,9 +202,8 @@ def launch(start, chat_id: int, model: str, *text: str) -> None:
     except store.StorageError as failure:
         refuse(st.error, failure, *text)
         return
-    except ContextOverflowError as error:
-        st.error(str(error), icon=":material/error:")
-        return
+    except ContextOverflowError:
+        pass  # the refusal is saved with the reply, which the page shows
     st.rerun()
 
 
@@ -174,21 +214,26 @@ def refuse(show, reason: Exception, text: str = "") -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def send(engine, chat_id: int | None, submitted, model: str) -> None:
-    """Add the files sent (creating the chat if needed), then save the message and start its reply."""
+def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
+    """Add the files sent (creating the chat if needed), then save the message and answer or queue it."""
     if chat_id is None:
         defaults = {"num_ctx": resources.settings().num_ctx}
         try:
             chat_id = store.create_chat_like_latest(engine, model, defaults).id
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
-            return
+            return None
         st.session_state.chat_id = chat_id
     add_files(engine, chat_id, submitted.files)
     if submitted.text.strip():
-        launch(resources.registry().send, chat_id, model, submitted.text)
-    else:
-        st.rerun()
+        show_latest()  # after a send, the view returns to the recent messages
+        try:
+            resources.replies_service().send(resources.backend_choice().backend, chat_id, model, submitted.text)
+        except store.StorageError as failure:
+            refuse(st.error, failure, submitted.text)
+        except ContextOverflowError:
+            pass  # the refusal is saved with the reply, which the turn below shows
+    return chat_id
 
 
 def add_files(engine, chat_id: int, files) -> None:
@@ -199,33 +244,105 @@ def add_files(engine, chat_id: int, files) -> None:
         st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
 
 
+def shown_until(chat_id: int) -> int:
+    """The newest message the history above shows: the turn below starts after it."""
+    history_chat, end = st.session_state.get("history_end", (None, 0))
+    return end if history_chat == chat_id else 0
+
+
+def render_turn(engine, chat_id: int, reply: LiveReply | None, model: str | None, snapshot: bool) -> int:
+    """What came after the history: the question, the reply being written, messages queued behind it.
+
+    Returns the id of the newest message there is.
+    """
+    shown = shown_until(chat_id)
+    messages = store.messages_after(engine, chat_id, shown)
+    newest = messages[-1].id if messages else shown
+    if reply is None:
+        render_messages(engine, messages, None)
+        render_last_turn_actions(chat_id, model)
+        return newest
+    before = [message for message in messages if message.id < reply.turn.reply_id]
+    queued = [message for message in messages if message.id > reply.turn.reply_id]
+    render_messages(engine, before, None)
+    live = st.container()
+    render_messages(engine, queued, None)
+    with live:  # drawn last: following the reply holds the run
+        follow_reply(reply, snapshot)
+    return newest
+
+
+def remembered_context(chat_id: int, model: str | None, newest: int) -> Prompt | None:
+    """The chat's context preview, worked out again only when a message was added (or by a page run)."""
+    key = (chat_id, model, newest)
+    remembered = st.session_state.get("context")
+    if remembered is None or remembered[0] != key:
+        remembered = st.session_state.context = (key, chat_context(chat_id, model))
+    return remembered[1]
+
+
+def chat_area() -> None:
+    """The turn being written, the context caption and the input, as one fragment."""
+    engine, service = resources.engine(), resources.replies_service()
+    chat_id, model = st.session_state.get("chat_id"), st.session_state.get("model")
+    snapshot = st.session_state.pop("full_run", False)  # set by the page run: follow the reply in fragment runs only
+    with st.bottom:
+        submitted = st.chat_input(
+            "Message" if model else "No model available: see the sidebar",
+            key="message",
+            disabled=not model,
+            accept_file="multiple",
+            file_type=list(KINDS),
+            max_upload_size=resources.settings().max_upload_mb,
+        )
+    turn, caption = st.container(), st.container()
+    if submitted:
+        chat_id = send(engine, chat_id, submitted, model)
+    if chat_id is None:
+        turn.markdown("#### What's on your mind?")
+        turn.caption("Everything stays on this computer: chats are saved locally as you type.")
+        return
+    reply = service.live(chat_id)
+    awaited = not snapshot and st.session_state.get("awaiting") == chat_id
+    if awaited and not service.working(chat_id):  # the title and memory are written too: show them everywhere
+        st.session_state.pop("awaiting")
+        st.rerun(scope="app")
+    with turn:
+        newest = render_turn(engine, chat_id, reply, model, snapshot)
+    if context := remembered_context(chat_id, model, newest):
+        with caption:
+            render_context_caption(engine, context)
+    if reply is not None and not snapshot:
+        st.rerun(scope="app" if reply.finished else "fragment")
+
+
+def answer_queued(chat_id: int, model: str) -> LiveReply | None:
+    """Answer the messages left queued in the chat (by a process that ended first), if any."""
+    try:
+        return resources.replies_service().answer_queued(resources.backend_choice().backend, chat_id, model)
+    except (ContextOverflowError, store.StorageError):
+        return None  # a refusal is saved with the reply; a storage failure leaves them queued for the next run
+
+
+def render_page() -> None:
+    """The history drawn by this page run, then the fragment, kept running while something is being written."""
+    engine, service = resources.engine(), resources.replies_service()
+    chat_id, model = st.session_state.get("chat_id"), st.session_state.get("model")
+    reply, history = None, st.container()
+    if chat_id is not None:
+        reply = service.live(chat_id)
+        if reply is None and model:
+            reply = answer_queued(chat_id, model)
+        context = chat_context(chat_id, model)  # anew in every page run: the chat's settings may have changed
+        with history:  # one element, so the fragment below always has the same place, and so the same id
+            render_history(engine, chat_id, reply.turn.user_message_id if reply else None, context)
+        st.session_state.context = ((chat_id, model, shown_until(chat_id)), context)
+    working = chat_id is not None and service.working(chat_id)
+    if working:
+        st.session_state.awaiting = chat_id
+    st.session_state.full_run = True
+    st.fragment(chat_area, run_every=FOLLOW_S if working else None)()
+
+
 sidebar.render(chat_page=True)
-db = resources.engine()
-current_chat = st.session_state.get("chat_id")
-current_model = st.session_state.get("model")
-job = resources.registry().get(current_chat) if current_chat is not None else None
-if current_chat is None:
-    st.markdown("#### What's on your mind?")
-    st.caption("Everything stays on this computer: chats are saved locally as you type.")
-else:
-    context = chat_context(db, current_chat, current_model)
-    shown = render_history(db, current_chat, until=job.turn.user_message_id if job else None, context=context)
-    if job is None:
-        render_last_turn_actions(current_chat, shown, current_model)
-    if context is not None:
-        render_context_caption(db, context)
-if job is None and not current_model:
-    placeholder = "No model available: see the sidebar"
-else:
-    placeholder = "A reply is being written…" if job else "Message"
-submitted = st.chat_input(
-    placeholder,
-    disabled=job is not None or not current_model,
-    accept_file="multiple",
-    file_type=list(KINDS),
-    max_upload_size=resources.settings().max_upload_mb,
-)
-if job is not None:
-    follow_reply(job)
-if submitted:
-    send(db, current_chat, submitted, current_model)
+render_page()

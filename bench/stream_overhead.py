@@ -1,10 +1,11 @@
-"""What the app's chat-turn path (window, DB writes, flushes) costs over the raw ollama client.
+"""What the app's chat-turn path (reply service, worker thread, DB writes, flushes) costs over the raw ollama client.
 
 Against the stand-in Ollama emitting about 2000 tokens/s, both paths stream the same reply to
 the same one-message request. Prints time to first token and throughput of each and their
 ratios (targets: TTFT <= 1.05x, throughput >= 0.95x), twice: with the stand-in answering at
 once (a ~2 ms baseline no real model reaches, so the ratio shows the bare overhead), and with
 25 ms of prompt evaluation, about what a small model on a GPU takes for a short prompt.
+The chatcore path is timed from when sending returns, the message saved and the request planned.
 Run: python bench/stream_overhead.py
 """
 
@@ -18,8 +19,9 @@ import ollama
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chatcore import generation, store
+from chatcore import store
 from chatcore.backends import OllamaBackend
+from chatcore.replies import ReplyService
 from tests.ollama_standin import StandinOllama
 
 TOKENS = 1000
@@ -56,13 +58,16 @@ def compare(prompt_delay: float, folder: str) -> None:
     with standin:
         engine = store.open_engine(f"sqlite:///{folder}/bench-{prompt_delay}.db")
         backend = OllamaBackend(standin.url)
+        service = ReplyService(engine, auto_title=False)
         client = ollama.Client(host=standin.url)
         raw, app = [], []
         for round_number in range(ROUNDS):
             prompt = f"question {round_number}"
             chat = store.create_chat(engine, model=MODEL)
             raw.append(measure(raw_client_pieces(client, prompt)))
-            app.append(measure(generation.run_turn(engine, backend, chat.id, prompt, MODEL)))
+            app.append(measure(service.send(backend, chat.id, MODEL, prompt).reply.follow()))
+            service.settle(chat.id)  # its follow-ups end before the next round
+        service.shutdown()
         engine.dispose()
     label = f"prompt evaluation {prompt_delay * 1000:.0f} ms"
     raw_ttft, raw_rate = medians(raw)

@@ -1,4 +1,4 @@
-"""A whole chat turn: save the user's message, plan the request, stream the reply, save it."""
+"""The steps of a chat turn: save the user's message, plan the request, stream the reply and save it, title the chat."""
 
 import re
 import time
@@ -63,15 +63,6 @@ class Turn(NamedTuple):
     reply_id: int
 
 
-def run_turn(
-    engine: Engine, backend: Backend, chat_id: int, text: str, model: str, reply_reserve: float = DEFAULT_REPLY_RESERVE
-) -> Iterator[str]:
-    """Save the user's message and plan its request now; return the generator that streams the reply and saves it."""
-    turn = start_turn(engine, chat_id, text, model)
-    prompt = plan_reply(engine, backend, chat_id, turn, model, reply_reserve)
-    return stream_reply(engine, backend, turn, prompt)
-
-
 def start_turn(engine: Engine, chat_id: int, text: str, model: str) -> Turn:
     """Store what the user typed and an empty reply after it; a chat's first message titles it."""
     chat = store.get_chat(engine, chat_id)
@@ -80,9 +71,15 @@ def start_turn(engine: Engine, chat_id: int, text: str, model: str) -> Turn:
     return Turn(*store.add_exchange(engine, chat_id, text, model, title=title))
 
 
-def restart_reply(engine: Engine, chat_id: int, model: str, edited_text: str | None = None) -> Turn:
+def restart_reply(engine: Engine, chat_id: int, edited_text: str | None, model: str) -> Turn:
     """Start the last user message's reply over (replacing the old one), optionally editing the message."""
     return Turn(*store.restart_last_exchange(engine, chat_id, model, edited_text))
+
+
+def answer_queued(engine: Engine, chat_id: int, model: str) -> Turn | None:
+    """The turn answering the messages queued in a chat (its newest one the question), if any."""
+    ids = store.answer_queued(engine, chat_id, model)
+    return Turn(*ids) if ids else None
 
 
 def plan_reply(

@@ -39,8 +39,9 @@ def tokens_per_second(reply_tokens: int | None, reply_ms: float | None) -> float
 
 
 class Status(StrEnum):
-    """Where a message stands: being written, complete, stopped by the user, cut off, or failed."""
+    """Where a message stands: queued, being written, complete, stopped by the user, cut off, or failed."""
 
+    QUEUED = "queued"
     STREAMING = "streaming"
     COMPLETE = "complete"
     STOPPED = "stopped"

@@ -9,7 +9,7 @@ from chatcore.backends import Backend, Metrics
 from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.context import Pinned, Window, build_window, prompt_budget, request_options
 from chatcore.models import Chat
-from chatcore.retrieval import Passage, pin_documents
+from chatcore.retrieval import Found, Passage, pin_documents
 from chatcore.tokens import Ratio, derive_user_tokens
 
 
@@ -37,19 +37,22 @@ def build_prompt(
     model: str,
     reply_reserve: float = DEFAULT_REPLY_RESERVE,
     before: int | None = None,
+    documents: bool = True,
 ) -> Prompt:
     """The request the chat's messages older than `before` (default: all) make for `model`.
 
     Reads only the newest rows that fit. A reply passes its own id, so turns sent after its question
     (from another tab or process) stay out of its window. The passages of the chat's documents that
     best match its newest question (or their summaries, if it asks for one) are pinned too, in at most a third
-    of the budget.
+    of the budget; a preview of the window (`documents` False) leaves them out.
     """
     options = request_options(chat.options, backend.context_length(model))
     ratio = store.get_ratio(engine, model)
     budget = prompt_budget(options["num_ctx"], reply_reserve)
     pinned = Pinned(chat.system_prompt, chat.memory if chat.memory_enabled else "")
-    found = pin_documents(engine, chat.id, pinned, budget, ratio.value, before, backend.embedder)
+    found = Found()
+    if documents:
+        found = pin_documents(engine, chat.id, pinned, budget, ratio.value, before, backend.embedder)
     pinned = replace(pinned, documents=found.text())
     history = store.iter_messages_newest_first(engine, chat.id, before=before)
     window = build_window(pinned, history, budget, ratio.value)

@@ -222,9 +222,13 @@ def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields)
 
 
 def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str | None = None) -> tuple[int, int]:
-    """Store a user message and the empty reply that will follow it, in one transaction."""
+    """Store a user message and the empty reply that will follow it, in one transaction.
+
+    Messages the chat had queued are answered by the same reply.
+    """
     with _writing(engine) as session:
         chat = session.get(Chat, chat_id)
+        _unqueue(session, chat_id)
         user = Message(chat_id=chat_id, role="user", content=text)
         reply = _empty_reply(chat_id, model)
         session.add_all([user, reply])
@@ -233,6 +237,34 @@ def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str
         session.add(chat)
         session.commit()
         return user.id, reply.id
+
+
+def queue_message(engine: Engine, chat_id: int, text: str, model: str) -> Message:
+    """Store a message sent while a reply is being written, to be answered when it ends."""
+    return add_message(engine, chat_id, "user", text, status=Status.QUEUED, model=model)
+
+
+def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] | None:
+    """Add an empty reply after the chat's queued messages, which it answers; None if none is queued."""
+    with _writing(engine) as session:
+        newest = _unqueue(session, chat_id)
+        if newest is None:
+            return None
+        reply = _empty_reply(chat_id, model)
+        session.add(reply)
+        session.commit()
+        return newest, reply.id
+
+
+def _unqueue(session: Session, chat_id: int) -> int | None:
+    """Mark the chat's queued messages as sent; the newest one's id.
+
+    One statement, the transaction's first write: a SELECT first would run before SQLite's write lock is
+    taken, so a message queued meanwhile would be missed yet get an id before the reply's.
+    """
+    queued = (Message.chat_id == chat_id) & (Message.status == Status.QUEUED)
+    marked = session.exec(update(Message).where(queued).values(status=Status.COMPLETE).returning(Message.id))
+    return max(marked.scalars(), default=None)
 
 
 def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:
@@ -273,11 +305,28 @@ def update_message(engine: Engine, message_id: int, **fields) -> None:
     _update_row(engine, Message, message_id, fields)
 
 
-def recent_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
-    """The latest `limit` messages of a chat, oldest first."""
+def recent_messages(engine: Engine, chat_id: int, limit: int, before: int | None = None) -> list[Message]:
+    """The latest `limit` messages of a chat older than message `before` (default: of all), oldest first."""
     with _session(engine) as session:
-        query = select(Message).where(Message.chat_id == chat_id).order_by(Message.id.desc()).limit(limit)
-        return list(reversed(session.exec(query).all()))
+        query = select(Message).where(Message.chat_id == chat_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        return list(reversed(session.exec(query.order_by(Message.id.desc()).limit(limit)).all()))
+
+
+def messages_after(engine: Engine, chat_id: int, after: int) -> list[Message]:
+    """A chat's messages newer than message `after`, oldest first."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id, Message.id > after)
+        return list(session.exec(query.order_by(Message.id)))
+
+
+def messages_around(engine: Engine, chat_id: int, message_id: int, earlier: int, later: int) -> list[Message]:
+    """Message `message_id` of a chat, with up to `earlier` messages before it and `later` after it, oldest first."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id, Message.id >= message_id)
+        following = list(session.exec(query.order_by(Message.id).limit(later + 1)))
+    return recent_messages(engine, chat_id, earlier, before=message_id) + following
 
 
 def last_user_message(engine: Engine, chat_id: int, before: int | None = None) -> Message | None:
@@ -295,12 +344,14 @@ def list_messages(engine: Engine, chat_id: int) -> list[Message]:
         return list(session.exec(select(Message).where(Message.chat_id == chat_id).order_by(Message.id)))
 
 
-def count_messages(engine: Engine, chat_id: int, since: int | None = None) -> int:
-    """How many messages a chat has (from message `since` on, if given)."""
+def count_messages(engine: Engine, chat_id: int, before: int | None = None, after: int | None = None) -> int:
+    """How many messages a chat has (older than message `before`, newer than message `after`, if given)."""
     with _session(engine) as session:
         query = select(func.count()).select_from(Message).where(Message.chat_id == chat_id)
-        if since is not None:
-            query = query.where(Message.id >= since)
+        if before is not None:
+            query = query.where(Message.id < before)
+        if after is not None:
+            query = query.where(Message.id > after)
         return session.exec(query).one()
 
 

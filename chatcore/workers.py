@@ -1,139 +1,17 @@
-"""Work in background threads: replies, which no click, page switch or reload can cut off, and documents."""
+"""Documents' vectors and summaries, written in a background thread."""
 
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
 from functools import partial
 
 from sqlalchemy import Engine
 
-from chatcore import generation, memory, store, summaries, vectors
-from chatcore.backends import Backend, BackendError, StopSignal
-from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
-from chatcore.generation import Turn
-from chatcore.prompt import Prompt
+from chatcore import store, summaries, vectors
+from chatcore.backends import Backend, BackendError
+from chatcore.config import DEFAULT_NUM_CTX
 
 RETRY_AFTER_S = 300  # a document whose processing failed is not tried again sooner
-
-
-class ChatBusyError(RuntimeError):
-    """A reply is already being written in this chat."""
-
-
-class Job:
-    """One reply being written: its text so far in memory, and how it ended."""
-
-    def __init__(self, chat_id: int, turn: Turn):
-        self.chat_id = chat_id
-        self.turn = turn
-        self.pieces: list[str] = []
-        self.error = ""
-        self.stop = StopSignal()
-        self.finished = False
-        self._changed = threading.Condition()
-
-    def append(self, piece: str) -> None:
-        """Add text and wake the followers."""
-        with self._changed:
-            self.pieces.append(piece)
-            self._changed.notify_all()
-
-    def finish(self, error: str = "") -> None:
-        """Record the end of the reply and wake the followers."""
-        with self._changed:
-            self.error = error
-            self.finished = True
-            self._changed.notify_all()
-
-    def follow(self) -> Iterator[str]:
-        """The text so far, then new text as it arrives, until the reply ends."""
-        sent = 0
-        while True:
-            with self._changed:
-                while len(self.pieces) == sent and not self.finished:
-                    self._changed.wait()
-                new = self.pieces[sent:]
-                over = self.finished
-            sent += len(new)
-            if new:
-                yield "".join(new)
-            elif over:
-                return
-
-
-class Registry:
-    """The replies being written in this process against one database, one per chat at most."""
-
-    def __init__(self, engine: Engine, auto_title: bool = True, reply_reserve: float = DEFAULT_REPLY_RESERVE):
-        self.engine = engine
-        self.auto_title = auto_title
-        self.reply_reserve = reply_reserve
-        self._jobs: dict[int, Job] = {}
-        self._lock = threading.Lock()
-
-    def get(self, chat_id: int) -> Job | None:
-        """The reply being written in a chat, if any."""
-        with self._lock:
-            return self._jobs.get(chat_id)
-
-    def send(self, backend: Backend, chat_id: int, model: str, text: str) -> Job:
-        """Save the user's message and start writing the reply."""
-        return self._launch(backend, chat_id, model, partial(generation.start_turn, self.engine, chat_id, text, model))
-
-    def regenerate(self, backend: Backend, chat_id: int, model: str) -> Job:
-        """Write the last reply again, replacing it."""
-        return self._launch(backend, chat_id, model, partial(generation.restart_reply, self.engine, chat_id, model))
-
-    def resend_edited(self, backend: Backend, chat_id: int, model: str, text: str) -> Job:
-        """Replace the last user message with `text` and answer it anew."""
-        restart = partial(generation.restart_reply, self.engine, chat_id, model, text)
-        return self._launch(backend, chat_id, model, restart)
-
-    def stop(self, chat_id: int) -> None:
-        """Stop the reply being written in a chat; its text so far is kept."""
-        if job := self.get(chat_id):
-            job.stop.set()
-
-    def _launch(self, backend: Backend, chat_id: int, model: str, prepare: Callable[[], Turn]) -> Job:
-        """Save the turn, plan its request (a refusal raises ContextOverflowError here), write it in a thread."""
-        with self._lock:
-            if chat_id in self._jobs:
-                raise ChatBusyError("A reply is still being written in this chat. Wait for it, or stop it first.")
-            job = Job(chat_id, prepare())
-            self._jobs[chat_id] = job
-        try:
-            prompt = generation.plan_reply(self.engine, backend, chat_id, job.turn, model, self.reply_reserve)
-        except Exception as failure:  # the chat must not stay busy
-            self._release(job, str(failure))
-            raise
-        worker = threading.Thread(target=self._run, args=(job, backend, prompt), daemon=True)
-        worker.name = f"reply-chat-{chat_id}"
-        worker.start()
-        return job
-
-    def _release(self, job: Job, error: str) -> None:
-        with self._lock:
-            del self._jobs[job.chat_id]
-        job.finish(error)
-
-    def _run(self, job: Job, backend: Backend, prompt: Prompt) -> None:
-        error = ""
-        stream = generation.stream_reply(self.engine, backend, job.turn, prompt, job.stop)
-        try:
-            for piece in stream:
-                job.append(piece)
-        except BackendError as failure:
-            error = str(failure)
-        except Exception as failure:  # the worker must always finish and leave the registry
-            error = f"Unexpected error: {failure!r}"
-        finally:
-            self._release(job, error)
-        if error or not backend.follows_instructions:  # a base model's titles and summaries are noise
-            return
-        if self.auto_title and not job.stop.is_set():
-            generation.improve_title(self.engine, backend, job.chat_id, prompt.model)
-        memory.update_memory(self.engine, backend, job.chat_id, prompt.model, self.reply_reserve)
 
 
 class DocumentWorker:

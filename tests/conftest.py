@@ -2,7 +2,6 @@
 and the stand-in Ollama server."""
 
 import os
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from sqlalchemy import create_engine, make_url
 
 from chatcore import store
 from chatcore.models import Status
+from chatcore.replies import ReplyService
 from tests.ollama_standin import StandinOllama
 
 # A PostgreSQL superuser's URL; each test gets a database of its own there, dropped with FORCE after it
@@ -51,15 +51,15 @@ def engine(db_url):
     """A migrated engine on a fresh database."""
     engine = store.open_engine(db_url)
     yield engine
-    join_reply_workers()
     engine.dispose()
 
 
-def join_reply_workers() -> None:
-    """Wait for background reply threads (titles and memory run after a reply) before their database goes."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("reply-chat-"):
-            thread.join(timeout=30)
+@pytest.fixture
+def replies(engine):
+    """The app's reply service on this test's database, without titles; its work ends before the database goes."""
+    service = ReplyService(engine, auto_title=False)
+    yield service
+    service.shutdown()
 
 
 def wait_until(condition, timeout: float = 10.0) -> None:

@@ -1,6 +1,5 @@
 """The UI through AppTest: sidebar, chat page, streaming, errors, against the stand-in Ollama."""
 
-import time
 
 import pytest
 import streamlit as st
@@ -10,7 +9,6 @@ import resources
 from chatcore import store
 from chatcore.export import Format, plan_export
 from chatcore.models import Status, utc_now
-from tests.conftest import join_reply_workers
 from tests.documents import sample
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
@@ -24,12 +22,11 @@ def app_env(standin, db_url, monkeypatch):
     monkeypatch.setenv("CHATCORE_DB_URL", db_url)
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     monkeypatch.delenv("CHATCORE_BACKEND", raising=False)
-    monkeypatch.setenv("CHATCORE_AUTO_TITLE", "0")  # titles are tested in test_workers; here they would race
+    monkeypatch.setenv("CHATCORE_AUTO_TITLE", "0")  # titles are tested in test_replies; here they would race
     monkeypatch.setenv("CHATCORE_SUMMARIES", "0")  # as titles; test_documents_page_shows_the_summary turns them on
     st.cache_resource.clear()
     yield standin
-    join_reply_workers()
-    st.cache_resource.clear()
+    st.cache_resource.clear()  # which shuts the reply service down
 
 
 def open_app() -> AppTest:
@@ -40,9 +37,12 @@ def open_app() -> AppTest:
 
 
 def send(at: AppTest, text: str) -> AppTest:
+    """Send a message, then show the page as it is once the reply is written (the browser's next full run)."""
     at.chat_input[0].set_value(text).run()
     assert not at.exception
-    return at
+    if chat_id := at.session_state.chat_id:
+        wait_for_reply(at, chat_id)
+    return at.run()
 
 
 def chat_buttons(at: AppTest) -> list[str]:
@@ -189,29 +189,25 @@ def test_ollama_required_but_down_disables_the_input(app_env, monkeypatch):
 
 
 def wait_for_reply(at: AppTest, chat_id: int) -> None:
-    """Wait until the background reply in a chat has finished."""
-    registry = resources.registry()
-    deadline = time.monotonic() + 20
-    while registry.get(chat_id) is not None:
-        assert time.monotonic() < deadline, "the reply did not finish"
-        time.sleep(0.05)
+    """Wait until the background reply in a chat, and what follows it, has finished."""
+    assert resources.replies_service().settle(chat_id, timeout=20), "the reply did not finish"
 
 
 LONG_REPLY = ("long " * 100).strip()
 
 
-def send_and_cut_the_run_off(at: AppTest, standin, text: str) -> None:
-    """Send a message whose reply takes a few seconds, and end the page run a second in."""
+def send_a_long_one(at: AppTest, standin, text: str) -> None:
+    """Send a message whose reply takes a few seconds; the page run ends while it is being written."""
     standin.token_delay = 0.02
     standin.reply = lambda messages: LONG_REPLY
-    with pytest.raises(RuntimeError, match="timed out"):
-        at.chat_input[0].set_value(text).run(timeout=1)
+    at.chat_input[0].set_value(text).run()
+    assert resources.replies_service().live(at.session_state.chat_id) is not None
     at.chat_input[0].set_value(None)  # AppTest would otherwise submit the text again
 
 
-def test_a_reply_keeps_being_written_when_the_page_run_is_cut_off(app_env):
+def test_a_reply_keeps_being_written_after_the_page_run_ends(app_env):
     at = open_app()
-    send_and_cut_the_run_off(at, app_env, "take your time")
+    send_a_long_one(at, app_env, "take your time")
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
     user, assistant = at.chat_message
@@ -223,7 +219,7 @@ def test_a_reply_keeps_being_written_when_the_page_run_is_cut_off(app_env):
 def test_switching_chats_mid_reply_and_back_shows_the_finished_reply(app_env):
     at = send(open_app(), "first chat")
     first_id = at.session_state.chat_id
-    send_and_cut_the_run_off(at, app_env, "a long one")
+    send_a_long_one(at, app_env, "a long one")
     at.sidebar.button[0].click().run()  # New chat, while the reply is still being written
     assert at.chat_message.len == 0
     wait_for_reply(at, first_id)
@@ -233,8 +229,8 @@ def test_switching_chats_mid_reply_and_back_shows_the_finished_reply(app_env):
 
 def test_stop_keeps_the_text_marked_stopped(app_env):
     at = open_app()
-    send_and_cut_the_run_off(at, app_env, "a long one")
-    resources.registry().stop(at.session_state.chat_id)  # the Stop button's callback
+    send_a_long_one(at, app_env, "a long one")
+    resources.replies_service().stop(at.session_state.chat_id)  # the Stop button's callback
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
     assert "stopped" in at.chat_message[1].caption[0].value
@@ -317,7 +313,11 @@ def test_search_opens_the_chat_at_the_matching_message(app_env, db_url):
     assert len(hits) == 1 and "**needle**" in hits[0].label
     hits[0].click().run()
     assert at.session_state.chat_id == wanted.id
-    assert "the needle is here" in [message.markdown[0].value for message in at.chat_message]
+    shown = [message.markdown[0].value for message in at.chat_message]
+    assert shown[5] == "the needle is here" and len(shown) == 5 + 1 + 25  # the messages around it, not all 80
+    assert at.button(key="show-latest").label == "Show the latest messages (49 more)"
+    at.button(key="show-latest").click().run()
+    assert [message.markdown[0].value for message in at.chat_message][-1] == "filler 79"
 
 
 def test_search_without_results_says_so(app_env):
@@ -419,7 +419,7 @@ def test_messages_outside_the_window_are_marked(app_env, db_url):
     at = open_app()
     assert context_caption(at).startswith("context: 34 of 60 messages · ")
     assert dividers(at) == ["⋯ earlier messages are not sent to the model ⋯"]
-    shown = list(at.main.children.values())  # in page order
+    shown = list(at.main.children[0].children.values())  # the history, in page order
     divider_at = next(index for index, element in enumerate(shown) if element.type == "caption")
     assert shown[divider_at + 1].markdown[0].value.startswith("26: ")  # the oldest of the 34
     newest = store.recent_messages(engine, chat.id, limit=1)[0]
@@ -521,8 +521,9 @@ def test_library_documents_are_attached_detached_and_deleted(app_env, engine):
 def test_files_sent_with_a_message_are_added_to_the_chat_and_used(app_env, engine):
     at = open_app()
     at.chat_input[0].upload("google-doc-document.pdf", sample("google-doc-document.pdf"), "application/pdf")
-    send(at, "What is better than ugly?")
+    at.chat_input[0].set_value("What is better than ugly?").run()
     assert [toast.value for toast in at.toast] == ["Added google-doc-document.pdf: PDF · 1 page · 78 KB · 2 passages."]
+    wait_for_reply(at, at.session_state.chat_id)
     assert "[1] google-doc-document.pdf, page 1" in app_env.chat_requests[-1]["messages"][0]["content"]
     assert [d.name for d in store.list_documents(engine, at.session_state.chat_id)] == ["google-doc-document.pdf"]
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from chatcore import generation, store
+from chatcore import store
 from chatcore.backends import (
     EMBEDDED_MODEL,
     BackendError,
@@ -23,6 +23,7 @@ from chatcore.config import load_settings
 from chatcore.models import Status
 from tests.conftest import wait_until
 from tests.ollama_standin import StandinOllama, prompt_token_estimate
+from tests.replies import reply_to
 
 
 def free_port() -> int:
@@ -171,21 +172,21 @@ def test_a_stop_signal_runs_each_callback_once_and_never_raises():
     assert calls == ["first", "second", "late"]
 
 
-def test_turn_over_ollama_saves_error_line_partial_text(engine):
+def test_turn_over_ollama_saves_error_line_partial_text(engine, replies):
     with StandinOllama(models={"broken:latest": "error_line"}) as server:
         server.reply = lambda messages: "one two three four five six seven"
         chat = store.create_chat(engine, model="broken:latest")
-        with pytest.raises(BackendError):
-            list(generation.run_turn(engine, OllamaBackend(server.url), chat.id, "hello", "broken:latest"))
+        reply = replies.send(OllamaBackend(server.url), chat.id, "broken:latest", "hello").reply
+        assert reply.text().startswith("one") and "out of memory" in reply.error
     user, assistant = store.recent_messages(engine, chat.id, limit=5)
     assert user.content == "hello"
     assert assistant.status == Status.ERROR and assistant.content.startswith("one")
     assert "out of memory" in assistant.error
 
 
-def test_turn_over_ollama_stores_reported_metrics(engine, standin):
+def test_turn_over_ollama_stores_reported_metrics(engine, replies, standin):
     chat = store.create_chat(engine, model="llama3:8b")
-    list(generation.run_turn(engine, OllamaBackend(standin.url), chat.id, "hello there", "llama3:8b"))
+    reply_to(replies, OllamaBackend(standin.url), chat.id, "hello there", "llama3:8b")
     assistant = store.recent_messages(engine, chat.id, limit=5)[-1]
     assert (assistant.content, assistant.status) == ("Echo: hello there", Status.COMPLETE)
     assert assistant.reply_tokens == 3
@@ -232,23 +233,23 @@ def test_transcript_is_a_few_shot_user_assistant_dialogue():
     assert prompt.endswith("User: Hi\nAssistant: Bonjour\nUser: Thanks\nAssistant:")
 
 
-def test_embedded_model_gives_a_short_real_reply(engine):
+def test_embedded_model_gives_a_short_real_reply(engine, replies):
     chat = store.create_chat(engine, model=EMBEDDED_MODEL)
-    stream = generation.run_turn(engine, EmbeddedBackend(), chat.id, "What is the capital of France?", EMBEDDED_MODEL)
-    reply = "".join(stream)
+    reply = reply_to(replies, EmbeddedBackend(), chat.id, "What is the capital of France?", EMBEDDED_MODEL)
     saved = store.recent_messages(engine, chat.id, limit=5)[-1]
     assert reply.strip() and "User:" not in reply
     assert (saved.content, saved.status) == (reply, Status.COMPLETE)
     assert saved.reply_tokens > 0 and saved.prompt_tokens > 0
 
 
-def test_embedded_model_stops_when_the_stream_is_closed(engine):
+def test_embedded_model_stops_when_the_reply_is_stopped(engine, replies):
     chat = store.create_chat(engine, model=EMBEDDED_MODEL)
-    stream = generation.run_turn(engine, EmbeddedBackend(), chat.id, "Tell me a long story.", EMBEDDED_MODEL)
-    first = next(stream)
-    stream.close()
+    reply = replies.send(EmbeddedBackend(), chat.id, EMBEDDED_MODEL, "Tell me a long story.").reply
+    wait_until(lambda: reply.pieces, timeout=60)
+    replies.stop(chat.id)
+    text = reply.text()
     saved = store.recent_messages(engine, chat.id, limit=5)[-1]
-    assert saved.status == Status.PARTIAL and saved.content == first
+    assert saved.status == Status.STOPPED and saved.content == text and text
 
 
 def test_embedded_model_ends_quietly_when_stopped():

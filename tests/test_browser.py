@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from chatcore import store
+from chatcore.models import Status
 from tests.documents import SAMPLES, sample
+from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +218,168 @@ def test_a_reply_survives_switching_chats_and_reloading(browser, app):
     page.close()
 
 
+CHAT_INPUTS = '[data-testid="stChatInput"]'
+
+
+def sample_while(page, streaming, probe: str) -> list:
+    """Evaluate `probe` in the page again and again while `streaming()` holds; the values seen."""
+    seen = []
+    deadline = time.monotonic() + 30
+    while streaming() and time.monotonic() < deadline:
+        seen.append(page.evaluate(probe))
+    return seen
+
+
+def reply_status(database: str, text: str) -> str | None:
+    """The status of the reply to the user's message `text`, if there is one yet."""
+    engine = store.open_engine(database)
+    try:
+        messages = store.list_messages(engine, store.list_chats(engine, limit=1)[0].id)
+    finally:
+        engine.dispose()
+    asked = [index for index, message in enumerate(messages) if message.role == "user" and message.content == text]
+    replies = [message for message in messages[asked[0] + 1 :] if message.role == "assistant"] if asked else []
+    return replies[0].status if replies else None
+
+
+def test_exactly_one_chat_input_while_a_reply_streams(browser, app, tmp_path, ollama):
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.25
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    page = open_page(browser, app)
+    ask(page, "first question")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    streaming = lambda: reply_status(database, "first question") == Status.STREAMING  # noqa: E731
+    count = f"document.querySelectorAll('{CHAT_INPUTS}').length"
+    inputs = sample_while(page, streaming, f"[{count}, document.querySelector('{INPUT}').disabled]")
+    assert len(inputs) > 3
+    assert {tuple(sample) for sample in inputs} == {(1, False)}  # one input, usable throughout
+    settle(page)
+    assert page.evaluate(count) == 1
+    page.close()
+
+
+def test_a_message_sent_while_a_reply_streams_is_saved_at_once_and_answered_after(browser, app, tmp_path, ollama):
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.25
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    page = open_page(browser, app)
+    ask(page, "first question")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    ask(page, "typed meanwhile")
+    expect(page.get_by_text("Queued: sent when the reply above ends.")).to_be_visible(timeout=5_000)
+    assert reply_status(database, "first question") == Status.STREAMING
+    engine = store.open_engine(database)
+    asked = [m for m in store.list_messages(engine, store.list_chats(engine, limit=1)[0].id) if m.role == "user"]
+    engine.dispose()
+    assert [(m.content, m.status) for m in asked] == [
+        ("first question", Status.COMPLETE),
+        ("typed meanwhile", Status.QUEUED),
+    ]
+    expect(page.locator(MESSAGES)).to_have_count(4, timeout=15_000)
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.")
+    expect(page.locator(MESSAGES).nth(2)).to_contain_text("typed meanwhile")
+    expect(page.locator(MESSAGES).nth(3)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+    wait_for(lambda: reply_status(database, "typed meanwhile") == Status.COMPLETE, "the queued message's reply")
+    page.close()
+
+
+def test_stop_works_on_the_first_click_with_focus_in_the_input(browser, app, tmp_path, ollama):
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.3
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    page = open_page(browser, app)
+    ask(page, "Tell me everything")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    page.locator(INPUT).click()
+    page.keyboard.type("a thought in progress")
+    page.get_by_role("button", name="Stop").click()
+    wait_for(lambda: ollama.disconnects == 1, "the stand-in to see the request closed")
+    wait_for(lambda: reply_status(database, "Tell me everything") == Status.STOPPED, "the reply to be marked stopped")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("stopped", timeout=5_000)
+    assert page.locator(INPUT).input_value() == "a thought in progress"
+    page.close()
+
+
+def test_stop_while_the_model_is_loading_closes_the_request_at_once(browser, app, tmp_path, ollama):
+    from playwright.sync_api import expect
+
+    ollama.prompt_delay = 60  # a big model loading: not a byte of the reply yet
+    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    page = open_page(browser, app)
+    ask(page, "Anyone there?")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Waiting for the model's first words", timeout=10_000)
+    page.locator(INPUT).click()
+    page.get_by_role("button", name="Stop").click()
+    wait_for(lambda: ollama.disconnects == 1, "the stand-in to see the request closed")
+    wait_for(lambda: reply_status(database, "Anyone there?") == Status.STOPPED, "the reply to be marked stopped")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("stopped", timeout=5_000)
+    page.close()
+
+
+def test_a_chat_still_replying_shows_only_its_own_messages(browser, app, ollama):
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0
+    ollama.reply = lambda messages: "Bravo answer"
+    page = open_page(browser, app)
+    for count, question in enumerate(("bravo one", "bravo two", "bravo three"), start=1):
+        ask(page, question)
+        expect(page.locator(MESSAGES)).to_have_count(2 * count, timeout=15_000)
+        expect(page.locator(MESSAGES).last).to_contain_text("Bravo answer", timeout=15_000)
+        settle(page)
+    page.get_by_role("button", name="New chat", exact=True).click()
+    settle(page)
+    ollama.token_delay = 0.1
+    ollama.reply = lambda messages: ANSWER
+    ask(page, "alpha question")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_role("button", name="bravo one").click()
+    expect(page.locator(MESSAGES)).to_have_count(6, timeout=15_000)
+    sidebar.get_by_role("button", name="alpha question").click()
+    expect(page.locator(MESSAGES).first).to_contain_text("alpha question", timeout=15_000)
+    streaming = lambda: "Everything stays" not in page.locator(MESSAGES).last.inner_text()  # noqa: E731
+    seen = sample_while(page, streaming, f"document.querySelector('{MAIN}').innerText")
+    assert len(seen) > 3
+    assert not [text for text in seen if "ravo" in text]
+    page.close()
+
+
+def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_path):
+    from playwright.sync_api import expect
+
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+    chat = store.create_chat(engine, model="llama3:8b")
+    store.add_message(engine, chat.id, "user", "Where does the lighthouse keeper live?")
+    fill_chat(engine, chat.id, 1_999)
+    engine.dispose()
+    page = open_page(browser, app)
+    search = page.locator('[data-testid="stSidebar"] input[aria-label="Search chats"]')
+    search.fill("lighthouse")
+    search.press("Enter")
+    page.get_by_role("button", name=re.compile("lighthouse")).click()
+    found = page.locator(".st-key-found")
+    expect(found).to_contain_text("Where does the lighthouse keeper live?", timeout=15_000)
+    expect(found).to_be_in_viewport()
+    settle(page)
+    assert page.locator(MESSAGES).count() < 200
+    expect(page.get_by_role("button", name=re.compile("Show the latest messages"))).to_be_visible()
+    page.close()
+
+
+def wait_for(condition, what: str, timeout: float = 10) -> None:
+    """Wait until `condition()` holds, or fail saying what did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def test_export_page_downloads_the_chat_as_markdown(browser, app):
     from playwright.sync_api import expect
 
@@ -261,8 +425,8 @@ def saved_messages(data_dir: Path) -> list[tuple[str, str]]:
 
 
 def test_the_first_message_a_fresh_server_gets_is_kept(browser, ollama, tmp_path):
-    """Typed the moment the input can take it: in a page opened on a new server, then in the same page once it
-    has reconnected to another new server (a restart, with a new data folder).
+    """Typed the moment the input can take it: in a page opened on a new server, then in the same page reloaded
+    once it has reconnected to another new server (a restart, with a new data folder).
 
     The second is the case that lost the message when `pages/` sat beside an entry script calling
     `st.navigation`: Streamlit ran the server's first run in its legacy `pages/` mode, which ran the page the
@@ -286,7 +450,11 @@ def test_the_first_message_a_fresh_server_gets_is_kept(browser, ollama, tmp_path
     expect(page.locator(INPUT)).to_be_disabled(timeout=15_000)  # the page knows its server is gone
     with serve_app(second, ollama, summaries=False, port=port):
         expect(page.locator(INPUT)).to_be_enabled(timeout=30_000)  # reconnected, still showing the old chat
-        ask(page, "First words after a restart")
+        # A new server's session ignores a message sent from a page it has never run: the input lives in a
+        # fragment, which that session does not know yet (README, "Known limitations"). Reloading runs it.
+        page.reload()
+        page.wait_for_selector(INPUT, timeout=30_000)
+        ask(page, "First words after a restart")  # at once again
         asked = page.locator(MESSAGES).filter(has_text="First words after a restart")
         expect(asked).to_have_count(1, timeout=15_000)
         expect(page.locator(MESSAGES)).to_have_count(2, timeout=15_000)

@@ -13,6 +13,8 @@ from chatcore import generation, store
 from chatcore.backends import FakeBackend
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
+from chatcore.replies import ReplyService
+from tests.replies import reply_to
 
 HOLD_LOCK = """
 import sqlite3, sys, time
@@ -30,7 +32,9 @@ def sqlite_path(tmp_path):
     path = tmp_path / "chat.db"
     engine = store.open_engine(f"sqlite:///{path}")
     chat = store.create_chat(engine, model="llama3:8b")
-    list(generation.run_turn(engine, FakeBackend(replies=["kept safe"]), chat.id, "earlier question", "llama3:8b"))
+    service = ReplyService(engine, auto_title=False)
+    reply_to(service, FakeBackend(replies=["kept safe"]), chat.id, "earlier question", "llama3:8b")
+    service.shutdown()
     engine.dispose()
     return path
 
@@ -64,21 +68,23 @@ def test_a_database_locked_by_another_process_is_waited_for(sqlite_path):
     )
     assert holder.stdout.readline().strip() == "locked"
     engine = store.create_db_engine(f"sqlite:///{sqlite_path}")
+    service = ReplyService(engine, auto_title=False)
     [chat] = store.list_chats(engine, limit=1)  # reading goes on while another process writes
     started = time.monotonic()
-    stream = generation.run_turn(engine, FakeBackend(replies=["after the lock"]), chat.id, "waiting", "llama3:8b")
-    assert "".join(stream) == "after the lock" and time.monotonic() - started > 1
+    reply = reply_to(service, FakeBackend(replies=["after the lock"]), chat.id, "waiting", "llama3:8b")
+    assert reply == "after the lock" and time.monotonic() - started > 1
     assert holder.wait(timeout=10) == 0
     assert store.recent_messages(engine, chat.id, limit=1)[0].status == Status.COMPLETE
+    service.shutdown()
     engine.dispose()
 
 
-def test_a_one_megabyte_message_is_saved_whole_and_refused_clearly(engine):
+def test_a_one_megabyte_message_is_saved_whole_and_refused_clearly(engine, replies):
     chat = store.create_chat(engine, model="fake:latest")
     giant = "A long paste. " * 75_000
     backend = FakeBackend(replies=["Received."])
     with pytest.raises(ContextOverflowError, match="Your message is saved"):
-        generation.run_turn(engine, backend, chat.id, giant, "fake:latest")
+        replies.send(backend, chat.id, "fake:latest", giant)
     question, reply = store.recent_messages(engine, chat.id, limit=2)
     assert question.content == giant and len(giant) > 1_000_000
     assert reply.status == Status.ERROR and "Not sent" in reply.error

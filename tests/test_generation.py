@@ -3,9 +3,11 @@
 import pytest
 
 from chatcore import generation, store
-from chatcore.backends import BackendError, FakeBackend, StopSignal
+from chatcore.backends import FakeBackend, OllamaBackend, StopSignal
 from chatcore.models import DEFAULT_TITLE, Status
 from chatcore.prompt import ContextOverflowError
+from tests.conftest import wait_until
+from tests.replies import reply_to
 
 
 @pytest.fixture
@@ -23,9 +25,9 @@ def answer(engine, backend, chat_id, turn, stop=None):
     return generation.stream_reply(engine, backend, turn, prompt, stop)
 
 
-def test_complete_turn_saves_both_messages_with_metrics(engine, chat):
+def test_complete_turn_saves_both_messages_with_metrics(engine, replies, chat):
     backend = FakeBackend(replies=["Hello there friend"])
-    reply = "".join(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    reply = reply_to(replies, backend, chat.id, "hi")
     assert reply == "Hello there friend"
     user, assistant = messages(engine, chat.id)
     assert (user.role, user.content, user.status) == ("user", "hi", Status.COMPLETE)
@@ -34,10 +36,10 @@ def test_complete_turn_saves_both_messages_with_metrics(engine, chat):
     assert (user.tokens, assistant.tokens) == (5, 3)
 
 
-def test_request_carries_num_ctx_and_the_history(engine, chat):
+def test_request_carries_num_ctx_and_the_history(replies, chat):
     backend = FakeBackend(replies=["one", "two"])
-    list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
-    list(generation.run_turn(engine, backend, chat.id, "second", "fake:latest"))
+    reply_to(replies, backend, chat.id, "first")
+    reply_to(replies, backend, chat.id, "second")
     last_call = backend.calls[-1]
     assert last_call["options"]["num_ctx"] == 2048
     assert last_call["messages"] == [
@@ -47,70 +49,71 @@ def test_request_carries_num_ctx_and_the_history(engine, chat):
     ]
 
 
-def test_a_message_too_long_for_the_context_is_refused_before_sending_and_kept(engine, chat):
+def test_a_message_too_long_for_the_context_is_refused_before_sending_and_kept(engine, replies, chat):
     backend = FakeBackend(replies=["never"])
     with pytest.raises(ContextOverflowError, match="about 2,504 tokens") as refusal:
-        generation.run_turn(engine, backend, chat.id, "x" * 10_000, "fake:latest")
-    assert backend.calls == []
+        replies.send(backend, chat.id, "fake:latest", "x" * 10_000)
+    assert backend.calls == [] and replies.live(chat.id) is None
     user, reply = messages(engine, chat.id)
     assert user.content == "x" * 10_000
     assert (reply.status, reply.error) == (Status.ERROR, str(refusal.value))
     assert "at most 1,536 (the context length 2,048 less 25% kept for the reply)" in reply.error
 
 
-def test_old_turns_leave_the_request_whole_when_the_budget_is_full(engine):
+def test_old_turns_leave_the_request_whole_when_the_budget_is_full(engine, replies):
     chat = store.create_chat(engine, options={"num_ctx": 200})  # 150 tokens: not quite two turns
+    store.update_chat(engine, chat.id, memory_enabled=False)  # no summary of the turns left out
     backend = FakeBackend(replies=["a " * 30, "b " * 30, "c " * 30])
     for text in ("1" * 144, "2" * 144, "3" * 144):
-        list(generation.run_turn(engine, backend, chat.id, text, "fake:latest"))
+        reply_to(replies, backend, chat.id, text)
     assert [m["content"][0] for m in backend.calls[-1]["messages"]] == ["2", "b", "3"]
 
 
-def test_system_prompt_leads_the_request(engine, chat):
+def test_system_prompt_leads_the_request(engine, replies, chat):
     store.update_chat(engine, chat.id, system_prompt="Be brief.")
     backend = FakeBackend(replies=["ok"])
-    list(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    reply_to(replies, backend, chat.id, "hi")
     assert backend.calls[0]["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
-def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine):
+def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine, replies):
     chat = store.create_chat(engine)
     backend = FakeBackend(replies=["ok"])
-    list(generation.run_turn(engine, backend, chat.id, "hi", "fake:latest"))
+    reply_to(replies, backend, chat.id, "hi")
     assert backend.calls[0]["options"]["num_ctx"] > 0
 
 
-def test_interrupted_stream_keeps_the_partial_text(engine, chat):
+def test_a_stream_closed_midway_keeps_the_partial_text(engine, chat):
     backend = FakeBackend(replies=["one two three four"])
-    stream = generation.run_turn(engine, backend, chat.id, "count", "fake:latest")
+    stream = answer(engine, backend, chat.id, generation.start_turn(engine, chat.id, "count", "fake:latest"))
     assert [next(stream), next(stream)] == ["one", " two"]
-    stream.close()  # what a rerun, the stop button or a closed tab does
+    stream.close()  # its reader went away without a stop: the reply counts as interrupted
     user, assistant = messages(engine, chat.id)
     assert user.content == "count"
     assert (assistant.content, assistant.status) == ("one two", Status.PARTIAL)
 
 
-def test_failure_mid_stream_saves_text_so_far_and_the_error(engine, chat):
+def test_failure_mid_stream_saves_text_so_far_and_the_error(engine, replies, chat):
     backend = FakeBackend(replies=["one two three"], fail_after=2)
-    with pytest.raises(BackendError, match="failed mid-reply"):
-        list(generation.run_turn(engine, backend, chat.id, "go", "fake:latest"))
+    reply = replies.send(backend, chat.id, "fake:latest", "go").reply
+    assert reply.text() == "one two" and "failed mid-reply" in reply.error
     user, assistant = messages(engine, chat.id)
     assert user.content == "go"
-    assert (assistant.content, assistant.status) == ("one two", Status.ERROR)
-    assert "failed mid-reply" in assistant.error
+    assert (assistant.content, assistant.status, assistant.error) == ("one two", Status.ERROR, reply.error)
 
 
-def test_failure_before_any_text_still_keeps_the_user_message(engine, chat):
+def test_failure_before_any_text_still_keeps_the_user_message(engine, replies, chat):
     backend = FakeBackend(replies=["never"], fail_after=0)
-    with pytest.raises(BackendError):
-        list(generation.run_turn(engine, backend, chat.id, "important words", "fake:latest"))
+    reply = replies.send(backend, chat.id, "fake:latest", "important words").reply
+    assert reply.text() == "" and "failed" in reply.error
     user, assistant = messages(engine, chat.id)
     assert user.content == "important words"
     assert (assistant.content, assistant.status) == ("", Status.ERROR)
 
 
-def test_user_message_and_an_empty_reply_are_saved_before_streaming_starts(engine, chat):
-    generation.run_turn(engine, FakeBackend(), chat.id, "typed, never streamed", "fake:latest")
+def test_user_message_and_an_empty_reply_are_saved_as_soon_as_it_is_sent(engine, standin, replies, chat):
+    standin.stall_after = 0  # the model never writes a token
+    replies.send(OllamaBackend(standin.url), chat.id, "llama3:8b", "typed, never streamed")
     user, reply = messages(engine, chat.id)
     assert user.content == "typed, never streamed"
     assert (reply.role, reply.content, reply.status) == ("assistant", "", Status.STREAMING)
@@ -135,10 +138,10 @@ def test_a_stop_before_the_first_piece_marks_the_reply_stopped(engine, chat):
     assert (messages(engine, chat.id)[-1].content, messages(engine, chat.id)[-1].status) == ("", Status.STOPPED)
 
 
-def test_regenerate_replaces_the_last_reply(engine, chat):
+def test_regenerate_replaces_the_last_reply(engine, replies, chat):
     backend = FakeBackend(replies=["first answer", "second answer"])
-    list(generation.run_turn(engine, backend, chat.id, "question", "fake:latest"))
-    list(answer(engine, backend, chat.id, generation.restart_reply(engine, chat.id, "fake:latest")))
+    reply_to(replies, backend, chat.id, "question")
+    assert replies.regenerate(backend, chat.id, "fake:latest").text() == "second answer"
     assert [(m.role, m.content) for m in messages(engine, chat.id)] == [
         ("user", "question"),
         ("assistant", "second answer"),
@@ -146,21 +149,22 @@ def test_regenerate_replaces_the_last_reply(engine, chat):
     assert backend.calls[-1]["messages"] == [{"role": "user", "content": "question"}]
 
 
-def test_edit_and_resend_changes_the_last_question(engine, chat):
+def test_edit_and_resend_changes_the_last_question(engine, replies, chat):
     backend = FakeBackend(replies=["one", "two", "three"])
-    list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
-    list(generation.run_turn(engine, backend, chat.id, "secnd", "fake:latest"))
-    list(answer(engine, backend, chat.id, generation.restart_reply(engine, chat.id, "fake:latest", "second")))
+    reply_to(replies, backend, chat.id, "first")
+    reply_to(replies, backend, chat.id, "secnd")
+    assert replies.resend_edited(backend, chat.id, "fake:latest", "second").text() == "three"
     assert [m.content for m in messages(engine, chat.id)] == ["first", "one", "second", "three"]
 
 
-def test_restart_needs_a_user_message(engine, chat):
+def test_restart_needs_a_user_message(replies, chat):
     with pytest.raises(LookupError):
-        generation.restart_reply(engine, chat.id, "fake:latest")
+        replies.regenerate(FakeBackend(), chat.id, "fake:latest")
+    assert not replies.working(chat.id)
 
 
 def test_replies_left_streaming_are_marked_interrupted(engine, chat):
-    generation.run_turn(engine, FakeBackend(), chat.id, "lost in a crash", "fake:latest")
+    generation.start_turn(engine, chat.id, "lost in a crash", "fake:latest")  # its process died there
     assert store.mark_interrupted_replies(engine) == 1
     assert messages(engine, chat.id)[-1].status == Status.PARTIAL
 
@@ -180,58 +184,56 @@ def test_clean_title(suggestion, title):
     assert generation.clean_title(suggestion) == title
 
 
-def test_title_improves_after_the_first_exchange(engine, chat):
+def test_title_improves_after_the_first_exchange(engine, replies, chat):
     backend = FakeBackend(replies=["Lisbon has trams.", "Lisbon trip"])
-    list(generation.run_turn(engine, backend, chat.id, "what should I see in Lisbon?", "fake:latest"))
+    reply_to(replies, backend, chat.id, "what should I see in Lisbon?")
     generation.improve_title(engine, backend, chat.id, "fake:latest")
     assert store.get_chat(engine, chat.id).title == "Lisbon trip"
     assert "what should I see in Lisbon?" in backend.calls[-1]["messages"][0]["content"]
 
 
-def test_a_user_rename_wins_over_the_generated_title(engine, chat):
+def test_a_user_rename_wins_over_the_generated_title(engine, replies, chat):
     backend = FakeBackend(replies=["Answer.", "Generated"])
-    list(generation.run_turn(engine, backend, chat.id, "question", "fake:latest"))
+    reply_to(replies, backend, chat.id, "question")
     store.update_chat(engine, chat.id, title="My own name")
     generation.improve_title(engine, backend, chat.id, "fake:latest")
     assert store.get_chat(engine, chat.id).title == "My own name"
 
 
-def test_no_title_is_generated_after_later_exchanges(engine, chat):
+def test_no_title_is_generated_after_later_exchanges(engine, replies, chat):
     backend = FakeBackend(replies=["a", "b"])
-    list(generation.run_turn(engine, backend, chat.id, "one", "fake:latest"))
-    list(generation.run_turn(engine, backend, chat.id, "two", "fake:latest"))
+    reply_to(replies, backend, chat.id, "one")
+    reply_to(replies, backend, chat.id, "two")
     generation.improve_title(engine, backend, chat.id, "fake:latest")
     assert len(backend.calls) == 2
 
 
-def test_reply_is_flushed_while_streaming(engine, chat, monkeypatch):
+def test_reply_is_flushed_while_streaming(engine, standin, replies, chat, monkeypatch):
     monkeypatch.setattr(generation, "FLUSH_INTERVAL_S", 0)
-    stream = generation.run_turn(engine, FakeBackend(replies=["a b c"]), chat.id, "hi", "fake:latest")
-    next(stream)
-    next(stream)
-    assert messages(engine, chat.id)[-1].content == "a b"
-    stream.close()
+    standin.reply, standin.stall_after = lambda messages: "a b c", 2  # "a b " then nothing
+    replies.send(OllamaBackend(standin.url), chat.id, "llama3:8b", "hi")
+    wait_until(lambda: messages(engine, chat.id)[-1].content == "a b ")
+    assert messages(engine, chat.id)[-1].status == Status.STREAMING
 
 
-def test_failed_replies_are_left_out_of_the_next_request(engine, chat):
+def test_failed_replies_are_left_out_of_the_next_request(replies, chat):
     backend = FakeBackend(replies=["broken", "fine"], fail_after=0)
-    with pytest.raises(BackendError):
-        list(generation.run_turn(engine, backend, chat.id, "first", "fake:latest"))
+    reply_to(replies, backend, chat.id, "first")
     backend.fail_after = None
-    list(generation.run_turn(engine, backend, chat.id, "second", "fake:latest"))
+    reply_to(replies, backend, chat.id, "second")
     assert [m["content"] for m in backend.calls[-1]["messages"]] == ["first", "second"]
 
 
-def test_first_message_titles_the_chat_and_later_ones_do_not(engine, chat):
+def test_first_message_titles_the_chat_and_later_ones_do_not(engine, replies, chat):
     backend = FakeBackend(replies=["a", "b"])
-    list(generation.run_turn(engine, backend, chat.id, "Plan a trip to Lisbon", "fake:latest"))
-    list(generation.run_turn(engine, backend, chat.id, "Something else", "fake:latest"))
+    reply_to(replies, backend, chat.id, "Plan a trip to Lisbon")
+    reply_to(replies, backend, chat.id, "Something else")
     assert store.get_chat(engine, chat.id).title == "Plan a trip to Lisbon"
 
 
-def test_a_renamed_chat_keeps_its_name(engine, chat):
+def test_a_renamed_chat_keeps_its_name(engine, replies, chat):
     store.update_chat(engine, chat.id, title="Mine")
-    list(generation.run_turn(engine, FakeBackend(replies=["a"]), chat.id, "hello", "fake:latest"))
+    reply_to(replies, FakeBackend(replies=["a"]), chat.id, "hello")
     assert store.get_chat(engine, chat.id).title == "Mine"
 
 

@@ -2,11 +2,12 @@
 
 import pytest
 
-from chatcore import documents, generation, retrieval, store, vectors
+from chatcore import documents, retrieval, store, vectors
 from chatcore.backends import FakeBackend
 from chatcore.prompt import build_prompt
 from tests.documents import make_pdf, sample
 from tests.embedding import ConceptEmbedder
+from tests.replies import reply_to
 
 LIMIT = 50 * 2**20
 SAMPLE_FILES = ("google-doc-document.pdf", "multicolumn.pdf", "pdflatex-4-pages.pdf", "par-known-paragraphs.docx")
@@ -78,16 +79,16 @@ def test_documents_get_a_third_of_the_budget_at_most_and_never_crowd_out_the_que
     assert retrieval.documents_budget(budget, pinned, question) == room
 
 
-def ask(engine, chat_id: int, question: str, num_ctx: int = 4096) -> FakeBackend:
-    """Send a question through a whole turn with the fake backend; the backend keeps the request."""
-    store.update_chat(engine, chat_id, options={"num_ctx": num_ctx})
+def ask(replies, chat_id: int, question: str, num_ctx: int = 4096) -> FakeBackend:
+    """Send a question through the reply service with the fake backend; the backend keeps the request."""
+    store.update_chat(replies.engine, chat_id, options={"num_ctx": num_ctx})
     backend = FakeBackend(replies=["It says so [1]."])
-    list(generation.run_turn(engine, backend, chat_id, question, "fake:latest"))
+    reply_to(replies, backend, chat_id, question)
     return backend
 
 
-def test_the_prompt_carries_the_passages_under_their_labels_and_the_reply_keeps_them(engine, library_chat):
-    backend = ask(engine, library_chat, "What is better than ugly?")
+def test_the_prompt_carries_the_passages_under_their_labels_and_the_reply_keeps_them(engine, replies, library_chat):
+    backend = ask(replies, library_chat, "What is better than ugly?")
     system = backend.calls[0]["messages"][0]
     assert system["role"] == "system"
     assert "cite the numbers you used" in system["content"]
@@ -111,15 +112,15 @@ def test_passages_never_push_the_window_over_its_budget(engine, num_ctx, pinned)
     assert retrieval.Found(passages=prompt.sources).tokens(4.0) <= prompt.window.budget // 3
 
 
-def test_a_question_sent_with_passages_keeps_its_estimate(engine, library_chat):
-    ask(engine, library_chat, "What is better than ugly? " * 20)
+def test_a_question_sent_with_passages_keeps_its_estimate(engine, replies, library_chat):
+    ask(replies, library_chat, "What is better than ugly? " * 20)
     question, reply = store.recent_messages(engine, library_chat, limit=2)
     assert question.tokens is None and reply.tokens is not None
 
 
-def test_without_documents_or_matches_nothing_is_pinned(engine):
+def test_without_documents_or_matches_nothing_is_pinned(engine, replies):
     chat = store.create_chat(engine)
-    backend = ask(engine, chat.id, "What is better than ugly?")
+    backend = ask(replies, chat.id, "What is better than ugly?")
     assert backend.calls[0]["messages"][0]["role"] == "user"
 
 
@@ -218,9 +219,9 @@ def test_a_summary_request_gets_summaries_or_else_the_opening_passages(engine, q
     assert [passage.name for passage in found.passages] == openings
 
 
-def test_summarise_this_document_sends_the_stored_summary(engine):
+def test_summarise_this_document_sends_the_stored_summary(engine, replies):
     chat_id, _, _ = summarised_chat(engine)
-    system = ask(engine, chat_id, "Please summarise this document.").calls[0]["messages"][0]["content"]
+    system = ask(replies, chat_id, "Please summarise this document.").calls[0]["messages"][0]["content"]
     assert "Summary of report.txt:\nA report on rising spring sales." in system
     assert "[1] minutes.txt, section 1\nThe board met on Monday." in system
     assert retrieval.SUMMARY_INSTRUCTIONS in system
