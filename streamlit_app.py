@@ -116,8 +116,8 @@ def chat_context(chat_id: int, model: str | None) -> Prompt | None:
     return resources.replies_service().preview(resources.backend_choice().backend, chat_id, model)
 
 
-def render_context_caption(engine, context: Prompt) -> None:
-    """How much of the chat the next request carries, just above the input."""
+def render_context_caption(engine, context: Prompt, pending: set[str]) -> None:
+    """How much of the chat the next request carries, and the work still done after the last reply."""
     window, chat = context.window, context.chat
     explained = (
         f"{context.model} is sent the system prompt and memory, then the newest whole turns that fit in "
@@ -125,7 +125,8 @@ def render_context_caption(engine, context: Prompt) -> None:
         f"{context.reply_reserve:.0%} kept for the reply. Token counts are as the model measured them, "
         "estimated for text it has not seen yet."
     )
-    st.caption(context_caption(window, store.count_messages(engine, chat.id), chat.memory_enabled), help=explained)
+    line = context_caption(window, store.count_messages(engine, chat.id), chat.memory_enabled, pending)
+    st.caption(line, help=explained)
 
 
 def follow_reply(reply: LiveReply, snapshot: bool) -> None:
@@ -311,7 +312,7 @@ def chat_area() -> None:
         newest = render_turn(engine, chat_id, reply, model, snapshot)
     if context := remembered_context(chat_id, model, newest):
         with caption:
-            render_context_caption(engine, context)
+            render_context_caption(engine, context, service.follow_ups(chat_id))
     if reply is not None and not snapshot:
         st.rerun(scope="app" if reply.finished else "fragment")
 

@@ -1,5 +1,6 @@
 """Short lines shown under messages and above the input."""
 
+from collections.abc import Iterable
 from typing import Protocol
 
 from chatcore.context import Window
@@ -33,11 +34,12 @@ def reply_caption(message: Reply) -> str:
     return " · ".join(parts)
 
 
-def context_caption(window: Window, total_messages: int, memory_enabled: bool) -> str:
-    """What the next request carries: "context: N of M messages · T / C tokens · memory on"."""
+def context_caption(window: Window, total_messages: int, memory_enabled: bool, pending: Iterable[str] = ()) -> str:
+    """What the next request carries: "context: N of M messages · T / C tokens · memory on", and work `pending`."""
     memory = "memory on" if memory_enabled else "memory off"
     messages = f"{len(window.history)} of {total_messages} messages"
-    return f"context: {messages} · {window.tokens:,} / {window.budget:,} tokens · {memory}"
+    work = "".join(f" · {task}…" for task in sorted(pending))
+    return f"context: {messages} · {window.tokens:,} / {window.budget:,} tokens · {memory}{work}"
 
 
 def outside_note(summarised: bool) -> str:

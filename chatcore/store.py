@@ -212,11 +212,9 @@ def delete_chat(engine: Engine, chat_id: int) -> None:
 def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields) -> Message:
     """Append a message to a chat and mark the chat as active."""
     with _writing(engine) as session:
+        _touch_chat(session, chat_id)
         message = Message(chat_id=chat_id, role=role, content=content, **fields)
         session.add(message)
-        chat = session.get(Chat, chat_id)
-        chat.updated_at = utc_now()
-        session.add(chat)
         session.commit()
         return message
 
@@ -227,14 +225,11 @@ def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str
     Messages the chat had queued are answered by the same reply.
     """
     with _writing(engine) as session:
-        chat = session.get(Chat, chat_id)
+        _touch_chat(session, chat_id, **({"title": title} if title else {}))
         _unqueue(session, chat_id)
         user = Message(chat_id=chat_id, role="user", content=text)
         reply = _empty_reply(chat_id, model)
         session.add_all([user, reply])
-        chat.updated_at = utc_now()
-        chat.title = title or chat.title
-        session.add(chat)
         session.commit()
         return user.id, reply.id
 
@@ -247,6 +242,7 @@ def queue_message(engine: Engine, chat_id: int, text: str, model: str) -> Messag
 def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] | None:
     """Add an empty reply after the chat's queued messages, which it answers; None if none is queued."""
     with _writing(engine) as session:
+        _touch_chat(session, chat_id)
         newest = _unqueue(session, chat_id)
         if newest is None:
             return None
@@ -256,12 +252,18 @@ def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] |
         return newest, reply.id
 
 
-def _unqueue(session: Session, chat_id: int) -> int | None:
-    """Mark the chat's queued messages as sent; the newest one's id.
+def _touch_chat(session: Session, chat_id: int, **fields) -> None:
+    """Mark a chat as active, as the first write of a transaction that adds messages to it.
 
-    One statement, the transaction's first write: a SELECT first would run before SQLite's write lock is
-    taken, so a message queued meanwhile would be missed yet get an id before the reply's.
+    Being first, it locks the chat (its row on PostgreSQL, the whole database on SQLite) before any message
+    gets an id: the messages of one chat are then numbered in the order their transactions commit, so a
+    message queued meanwhile can never end up before a reply that was written after it.
     """
+    session.exec(update(Chat).where(Chat.id == chat_id).values(updated_at=utc_now(), **fields))
+
+
+def _unqueue(session: Session, chat_id: int) -> int | None:
+    """Mark the chat's queued messages as sent; the newest one's id."""
     queued = (Message.chat_id == chat_id) & (Message.status == Status.QUEUED)
     marked = session.exec(update(Message).where(queued).values(status=Status.COMPLETE).returning(Message.id))
     return max(marked.scalars(), default=None)
@@ -270,11 +272,13 @@ def _unqueue(session: Session, chat_id: int) -> int | None:
 def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:
     """Drop what follows the last user message, edit it if asked, and add an empty reply after it."""
     with _writing(engine) as session:
-        query = select(Message).where(Message.chat_id == chat_id, Message.role == "user")
+        _touch_chat(session, chat_id)
+        answered = (Message.chat_id == chat_id) & (Message.status != Status.QUEUED)  # queued ones wait their turn
+        query = select(Message).where(answered, Message.role == "user")
         user = session.exec(query.order_by(Message.id.desc()).limit(1)).first()
         if user is None:
             raise LookupError(f"chat {chat_id} has no user message to answer")
-        session.exec(delete(Message).where(Message.chat_id == chat_id, Message.id > user.id))
+        session.exec(delete(Message).where(answered, Message.id > user.id))
         if edited_text is not None:
             user.content = edited_text
             user.tokens = None  # measured for the old text

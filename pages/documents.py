@@ -64,7 +64,7 @@ def render_summary(document: Document) -> None:
     if progress := resources.document_worker().progress(document.id):
         st.caption(progress)
     if document.summary:
-        with st.expander("Summary"):
+        with st.expander("Summary", key=f"summary-{document.id}"):  # stays open when the page redraws it
             st.markdown(document.summary)
             st.caption(f"Written by {document.summary_model}.")
     elif not resources.backend_choice().backend.follows_instructions:

@@ -1,6 +1,5 @@
 """The UI through AppTest: sidebar, chat page, streaming, errors, against the stand-in Ollama."""
 
-
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -388,7 +387,8 @@ def test_every_page_has_the_sidebar_and_the_search_goes_along(app_env, sample_ch
         assert not at.exception
         assert [link.label for link in at.sidebar.get("page_link")] == ["Chat", "Documents", "Export and import"]
         assert at.sidebar.text_input(key="search").value == "Soup"
-        assert [button.label for button in at.sidebar.button if button.key == "hit-0"] == ["Recipes · **Soup**?"]
+        hits = [button.label for button in at.sidebar.button if button.key and button.key.startswith("hit-")]
+        assert len(hits) == 1 and hits[0].startswith("Recipes · **Soup**")  # PostgreSQL's snippet drops the "?"
 
 
 def test_a_chat_chosen_on_the_export_page_opens_on_the_chat_page(app_env, sample_chats):

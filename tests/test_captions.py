@@ -41,6 +41,11 @@ def test_context_caption(window, total, memory_enabled, caption):
     assert context_caption(window, total, memory_enabled) == caption
 
 
+def test_context_caption_names_the_work_still_done_after_the_reply():
+    caption = context_caption(SENT, 2, True, {"writing a title", "updating the memory"})
+    assert caption.endswith("· memory on · updating the memory… · writing a title…")
+
+
 @pytest.mark.parametrize(
     ("summarised", "note"),
     [(True, "earlier messages are summarised"), (False, "earlier messages are not sent to the model")],
