@@ -23,8 +23,10 @@ from chatcore.prompt import ContextOverflowError, Prompt
 from chatcore.replies import ChatBusyError, LiveReply
 from chatcore.retrieval import source_label
 
-HISTORY_STEP = 50
-FOUND_LATER = 25  # messages shown after a search hit; the rest of the history's step goes before it
+# The browser redraws every message on the page at each run, so each one shown delays a reply's first words.
+HISTORY_SHOWN = 20  # the newest messages shown at first
+HISTORY_STEP = 50  # how many more each "Show earlier messages" adds
+FOUND_LATER = 10  # messages shown after a search hit; the rest of the window goes before it
 SHOW_FOUND = """
 <style>.st-key-found [data-testid="stChatMessage"] { outline: 2px solid #f59e0b; border-radius: 0.5rem; }</style>
 <script>
@@ -71,9 +73,14 @@ def render_messages(engine, messages: list[Message], context: Prompt | None, fou
         st.html(SHOW_FOUND, unsafe_allow_javascript=True)
 
 
+def history_limit() -> int:
+    """How many messages the history shows."""
+    return st.session_state.get("history_limit") or HISTORY_SHOWN
+
+
 def history_messages(engine, chat_id: int, before: int | None) -> list[Message]:
     """The newest messages older than `before`, or those around a search hit; more when asked for earlier ones."""
-    limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0)
+    limit = history_limit()
     found = st.session_state.get("found")
     if found is None:
         return store.recent_messages(engine, chat_id, limit, before=before)
@@ -85,7 +92,7 @@ def render_history(engine, chat_id: int, before: int | None, context: Prompt | N
     messages = history_messages(engine, chat_id, before)
     earlier = store.count_messages(engine, chat_id, before=messages[0].id) if messages else 0
     if earlier and st.button(f"Show earlier messages ({earlier} more)", key="show-earlier"):
-        st.session_state.history_limit = max(HISTORY_STEP, st.session_state.get("history_limit") or 0) + HISTORY_STEP
+        st.session_state.history_limit = history_limit() + HISTORY_STEP
         st.rerun()
     found = st.session_state.get("found")
     render_messages(engine, messages, context, found)

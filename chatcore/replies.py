@@ -202,7 +202,10 @@ class ReplyService:
         return self._start(backend, chat_id, model, partial(generation.restart_reply, self.engine, chat_id, edited))
 
     def _answer_queued(self, backend: Backend, chat_id: int, model: str) -> LiveReply | None:
-        """With the chat claimed: answer its queued messages, if any."""
+        """With the chat claimed: answer its queued messages, if any (looked for first, so as not to write)."""
+        if not store.has_queued(self.engine, chat_id):
+            self._release(chat_id)
+            return None
         return self._start(backend, chat_id, model, partial(generation.answer_queued, self.engine, chat_id))
 
     def _start(

@@ -239,6 +239,13 @@ def queue_message(engine: Engine, chat_id: int, text: str, model: str) -> Messag
     return add_message(engine, chat_id, "user", text, status=Status.QUEUED, model=model)
 
 
+def has_queued(engine: Engine, chat_id: int) -> bool:
+    """Whether a chat has messages waiting for a reply."""
+    with _session(engine) as session:
+        query = select(Message.id).where(Message.chat_id == chat_id, Message.status == Status.QUEUED).limit(1)
+        return session.exec(query).first() is not None
+
+
 def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] | None:
     """Add an empty reply after the chat's queued messages, which it answers; None if none is queued."""
     with _writing(engine) as session:
@@ -609,6 +616,8 @@ def save_reply_sources(engine: Engine, message_id: int, chunk_ids: list[int]) ->
 
 def reply_sources(engine: Engine, message_ids: Collection[int]) -> dict[int, list[tuple[int, Document, Chunk]]]:
     """The (number, document, chunk) each of these replies was given, in number order, in one query."""
+    if not message_ids:
+        return {}
     query = (
         select(ReplySource.message_id, ReplySource.label, Document, Chunk)
         .join(Chunk, Chunk.id == ReplySource.chunk_id)
