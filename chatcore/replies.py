@@ -28,10 +28,9 @@ class ChatBusyError(RuntimeError):
 class LiveReply:
     """One reply being written: its text so far in memory, and how it ended."""
 
-    def __init__(self, chat_id: int, turn: Turn, model: str):
+    def __init__(self, chat_id: int, turn: Turn):
         self.chat_id = chat_id
         self.turn = turn
-        self.model = model
         self.stop = StopSignal()
         self.pieces: list[str] = []
         self.error = ""
@@ -66,7 +65,7 @@ class LiveReply:
                 return
 
     def text(self) -> str:
-        """The whole reply, once it has ended."""
+        """The whole reply, once it has ended (waiting for that)."""
         return "".join(self.follow())
 
 
@@ -220,7 +219,7 @@ class ReplyService:
             if turn is None:
                 self._release(chat_id)
                 return None
-            reply = LiveReply(chat_id, turn, model)
+            reply = LiveReply(chat_id, turn)
             prompt = generation.plan_reply(self.engine, backend, chat_id, reply.turn, model, self.reply_reserve)
         except BaseException:
             self._release(chat_id)
