@@ -242,8 +242,7 @@ def queue_message(engine: Engine, chat_id: int, text: str, model: str) -> Messag
 def has_queued(engine: Engine, chat_id: int) -> bool:
     """Whether a chat has messages waiting for a reply."""
     with _session(engine) as session:
-        query = select(Message.id).where(Message.chat_id == chat_id, Message.status == Status.QUEUED).limit(1)
-        return session.exec(query).first() is not None
+        return session.exec(select(Message.id).where(_queued(chat_id)).limit(1)).first() is not None
 
 
 def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] | None:
@@ -271,9 +270,13 @@ def _touch_chat(session: Session, chat_id: int, **fields) -> None:
 
 def _unqueue(session: Session, chat_id: int) -> int | None:
     """Mark the chat's queued messages as sent; the newest one's id."""
-    queued = (Message.chat_id == chat_id) & (Message.status == Status.QUEUED)
-    marked = session.exec(update(Message).where(queued).values(status=Status.COMPLETE).returning(Message.id))
+    marked = session.exec(update(Message).where(_queued(chat_id)).values(status=Status.COMPLETE).returning(Message.id))
     return max(marked.scalars(), default=None)
+
+
+def _queued(chat_id: int):
+    """The clause that picks a chat's messages waiting for a reply."""
+    return (Message.chat_id == chat_id) & (Message.status == Status.QUEUED)
 
 
 def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:

@@ -82,11 +82,16 @@ def ollama():
         yield server
 
 
+def app_database(folder: Path) -> str:
+    """The URL of the database an app served from `folder` keeps its chats in."""
+    return f"sqlite:///{folder / 'chat.db'}"
+
+
 @contextmanager
 def serve_app(tmp_path: Path, ollama: StandinOllama, summaries: bool, port: int | None = None) -> Iterator[str]:
     """`streamlit run` on a loopback port (a free one unless given), talking to the stand-in Ollama; its URL."""
     port = port or free_port()
-    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    database = app_database(tmp_path)
     env = os.environ | {
         "CHATCORE_DB_URL": database,
         "OLLAMA_HOST": ollama.url,
@@ -221,6 +226,17 @@ def test_a_reply_survives_switching_chats_and_reloading(browser, app):
 CHAT_INPUTS = '[data-testid="stChatInput"]'
 
 
+def open_mid_reply(browser, app, ollama, question: str):
+    """A page on the app whose reply to `question` streams slowly (about 12 s), its first words on screen."""
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.4  # long enough for a loaded machine to act before the reply ends
+    page = open_page(browser, app)
+    ask(page, question)
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    return page
+
+
 def sample_while(page, streaming, probe: str) -> list:
     """Evaluate `probe` in the page again and again while `streaming()` holds; the values seen."""
     seen = []
@@ -243,13 +259,9 @@ def reply_status(database: str, text: str) -> str | None:
 
 
 def test_exactly_one_chat_input_while_a_reply_streams(browser, app, tmp_path, ollama):
-    from playwright.sync_api import expect
 
-    ollama.token_delay = 0.25
-    database = f"sqlite:///{tmp_path / 'chat.db'}"
-    page = open_page(browser, app)
-    ask(page, "first question")
-    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    database = app_database(tmp_path)
+    page = open_mid_reply(browser, app, ollama, "first question")
     streaming = lambda: reply_status(database, "first question") == Status.STREAMING  # noqa: E731
     count = f"document.querySelectorAll('{CHAT_INPUTS}').length"
     inputs = sample_while(page, streaming, f"[{count}, document.querySelector('{INPUT}').disabled]")
@@ -263,11 +275,8 @@ def test_exactly_one_chat_input_while_a_reply_streams(browser, app, tmp_path, ol
 def test_a_message_sent_while_a_reply_streams_is_saved_at_once_and_answered_after(browser, app, tmp_path, ollama):
     from playwright.sync_api import expect
 
-    ollama.token_delay = 0.25
-    database = f"sqlite:///{tmp_path / 'chat.db'}"
-    page = open_page(browser, app)
-    ask(page, "first question")
-    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    database = app_database(tmp_path)
+    page = open_mid_reply(browser, app, ollama, "first question")
     ask(page, "typed meanwhile")
     expect(page.get_by_text("Queued: sent when the reply above ends.")).to_be_visible(timeout=5_000)
     assert reply_status(database, "first question") == Status.STREAMING
@@ -289,11 +298,8 @@ def test_a_message_sent_while_a_reply_streams_is_saved_at_once_and_answered_afte
 def test_stop_works_on_the_first_click_with_focus_in_the_input(browser, app, tmp_path, ollama):
     from playwright.sync_api import expect
 
-    ollama.token_delay = 0.3
-    database = f"sqlite:///{tmp_path / 'chat.db'}"
-    page = open_page(browser, app)
-    ask(page, "Tell me everything")
-    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+    database = app_database(tmp_path)
+    page = open_mid_reply(browser, app, ollama, "Tell me everything")
     page.locator(INPUT).click()
     page.keyboard.type("a thought in progress")
     page.get_by_role("button", name="Stop").click()
@@ -308,7 +314,7 @@ def test_stop_while_the_model_is_loading_closes_the_request_at_once(browser, app
     from playwright.sync_api import expect
 
     ollama.prompt_delay = 60  # a big model loading: not a byte of the reply yet
-    database = f"sqlite:///{tmp_path / 'chat.db'}"
+    database = app_database(tmp_path)
     page = open_page(browser, app)
     ask(page, "Anyone there?")
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("Waiting for the model's first words", timeout=10_000)
@@ -352,7 +358,7 @@ def test_a_chat_still_replying_shows_only_its_own_messages(browser, app, ollama)
 def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_path):
     from playwright.sync_api import expect
 
-    engine = store.open_engine(f"sqlite:///{tmp_path / 'chat.db'}")
+    engine = store.open_engine(app_database(tmp_path))
     chat = store.create_chat(engine, model="llama3:8b")
     store.add_message(engine, chat.id, "user", "Where does the lighthouse keeper live?")
     fill_chat(engine, chat.id, 1_999)
@@ -416,7 +422,7 @@ def test_a_page_opened_first_by_its_own_url_has_the_sidebar(browser, app):
 
 def saved_messages(data_dir: Path) -> list[tuple[str, str]]:
     """The messages of the only chat in a server's database."""
-    engine = store.open_engine(f"sqlite:///{data_dir / 'chat.db'}")
+    engine = store.open_engine(app_database(data_dir))
     try:
         [chat] = store.list_chats(engine, limit=None)
         return [(message.role, message.content) for message in store.recent_messages(engine, chat.id, limit=10)]
