@@ -16,7 +16,7 @@ def settings() -> config.Settings:
 @st.cache_resource(show_spinner=False, on_release=lambda engine: engine.dispose())
 def _engine_for(url: str) -> Engine:
     engine = store.open_engine(url)
-    store.mark_interrupted_replies(engine)  # left `streaming` by a previous process that died
+    store.mark_interrupted_replies(engine)  # left `streaming` by an instance that died (its lease ran out)
     return engine
 
 
@@ -39,14 +39,14 @@ def backend_choice() -> backends.Choice:
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda service: service.shutdown())
-def _replies_for(url: str, auto_title: bool, reply_reserve: float) -> replies.ReplyService:
-    return replies.ReplyService(_engine_for(url), auto_title, reply_reserve)
+def _replies_for(url: str, auto_title: bool, reply_reserve: float, lease_s: float) -> replies.ReplyService:
+    return replies.ReplyService(_engine_for(url), auto_title, reply_reserve, lease_s)
 
 
 def replies_service() -> replies.ReplyService:
     """The replies being written in this process, shared by every browser session."""
     current = settings()
-    return _replies_for(current.db_url, current.auto_title, current.reply_reserve)
+    return _replies_for(current.db_url, current.auto_title, current.reply_reserve, current.reply_lease_s)
 
 
 @st.cache_resource(show_spinner=False)

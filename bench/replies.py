@@ -45,7 +45,7 @@ def replies_wall_time(service: ReplyService, backend, engine, count: int) -> flo
 
 def direct_pieces(engine, backend, chat_id: int):
     """The baseline: the turn's steps run in the calling thread; the message is saved and the request planned now."""
-    turn = generation.start_turn(engine, chat_id, "go", MODEL)
+    turn = generation.start_turn(engine, chat_id, "go", MODEL, store.Lease("bench", 60.0))
     prompt = generation.plan_reply(engine, backend, chat_id, turn, MODEL)
     return generation.stream_reply(engine, backend, turn, prompt)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 DEFAULT_NUM_CTX = 4096
 DEFAULT_REPLY_RESERVE = 0.25  # share of the context length kept free for the reply
+DEFAULT_REPLY_LEASE_S = 10.0  # how long a reply stays its instance's after the last heartbeat (every half second)
 DEFAULT_MAX_UPLOAD_MB = 50  # as server.maxUploadSize in .streamlit/config.toml
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
@@ -22,6 +23,7 @@ class Settings:
     default_model: str
     num_ctx: int
     reply_reserve: float
+    reply_lease_s: float  # after this long without a heartbeat from the instance writing a reply, it is interrupted
     auto_title: bool
     summaries: bool  # whether documents get a summary written in the background
     max_upload_mb: int
@@ -59,6 +61,7 @@ def load_settings() -> Settings:
         default_model=os.environ.get("CHATCORE_MODEL", ""),
         num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
         reply_reserve=read_reply_reserve(),
+        reply_lease_s=read_reply_lease(),
         auto_title=read_switch("CHATCORE_AUTO_TITLE"),
         summaries=read_switch("CHATCORE_SUMMARIES"),
         max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
@@ -83,3 +86,11 @@ def read_reply_reserve() -> float:
     if not 0 < reserve < 1:
         raise ValueError(f"CHATCORE_REPLY_RESERVE must be above 0 and below 1, not {reserve}")
     return reserve
+
+
+def read_reply_lease() -> float:
+    """CHATCORE_REPLY_LEASE_S: how long a reply whose instance stopped renewing it stays its own; at least 1 second."""
+    lease = float(os.environ.get("CHATCORE_REPLY_LEASE_S") or DEFAULT_REPLY_LEASE_S)
+    if lease < 1:
+        raise ValueError(f"CHATCORE_REPLY_LEASE_S must be at least 1 (seconds), not {lease}")
+    return lease

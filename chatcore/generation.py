@@ -63,22 +63,31 @@ class Turn(NamedTuple):
     reply_id: int
 
 
-def start_turn(engine: Engine, chat_id: int, text: str, model: str) -> Turn:
-    """Store what the user typed and an empty reply after it; a chat's first message titles it."""
+def start_turn(engine: Engine, chat_id: int, text: str, model: str, lease: store.Lease) -> Turn | None:
+    """Store what the user typed and an empty reply after it, written under `lease`; a chat's first message titles it.
+
+    None if another instance is writing a reply in the chat: the message is then queued behind it.
+    """
     chat = store.get_chat(engine, chat_id)
     is_first = chat.title == DEFAULT_TITLE and store.count_messages(engine, chat_id) == 0
     title = title_from_text(text) if is_first else None
-    return Turn(*store.add_exchange(engine, chat_id, text, model, title=title))
+    ids = store.add_exchange(engine, chat_id, text, model, lease, title=title)
+    return Turn(*ids) if ids else None
 
 
-def restart_reply(engine: Engine, chat_id: int, edited_text: str | None, model: str) -> Turn:
-    """Start the last user message's reply over (replacing the old one), optionally editing the message."""
-    return Turn(*store.restart_last_exchange(engine, chat_id, model, edited_text))
+def restart_reply(engine: Engine, chat_id: int, edited_text: str | None, model: str, lease: store.Lease) -> Turn | None:
+    """Start the last user message's reply over (replacing the old one), optionally editing the message.
+
+    None, changing nothing, if another instance is writing a reply in the chat.
+    """
+    ids = store.restart_last_exchange(engine, chat_id, model, edited_text, lease)
+    return Turn(*ids) if ids else None
 
 
-def answer_queued(engine: Engine, chat_id: int, model: str) -> Turn | None:
-    """The turn answering the messages queued in a chat (its newest one the question), if any."""
-    ids = store.answer_queued(engine, chat_id, model)
+def answer_queued(engine: Engine, chat_id: int, model: str, lease: store.Lease) -> Turn | None:
+    """The turn answering the messages queued in a chat (its newest one the question), if any and if no other
+    instance is writing a reply there."""
+    ids = store.answer_queued(engine, chat_id, model, lease)
     return Turn(*ids) if ids else None
 
 

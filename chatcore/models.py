@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 DEFAULT_TITLE = "New chat"
@@ -64,10 +64,24 @@ class Chat(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime, index=True)
 
 
-class Message(SQLModel, table=True):
-    """One user or assistant message, with what the model reported about it."""
+STREAMING_ONLY = "status = 'streaming'"  # the replies being written: few, so an index of their own finds them at once
 
-    __table_args__ = (Index("ix_message_chat_id_id", "chat_id", "id"),)
+
+class Message(SQLModel, table=True):
+    """One user or assistant message, with what the model reported about it.
+
+    A reply being written is owned by one app instance (`owner`), as long as that instance keeps renewing its lease.
+    """
+
+    __table_args__ = (
+        Index("ix_message_chat_id_id", "chat_id", "id"),
+        Index(
+            "ix_message_streaming",
+            "chat_id",
+            sqlite_where=text(STREAMING_ONLY),
+            postgresql_where=text(STREAMING_ONLY),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(Integer, ForeignKey("chat.id", ondelete="CASCADE"), nullable=False))
@@ -83,6 +97,9 @@ class Message(SQLModel, table=True):
     total_ms: float | None = None
     tokens: int | None = None  # what the message costs in a prompt, as the model measured it
     created_at: datetime = Field(default_factory=utc_now, sa_type=UtcDateTime)
+    owner: str = ""  # the app instance writing the reply
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)  # by the database's clock
+    stop_requested: bool = False  # set by any instance; the owner stops the reply at its next heartbeat
 
 
 class TokenRatio(SQLModel, table=True):

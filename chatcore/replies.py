@@ -3,6 +3,7 @@
 import contextlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,13 +13,16 @@ from sqlalchemy import Engine
 
 from chatcore import generation, memory, store
 from chatcore.backends import Backend, BackendError, StopSignal
-from chatcore.config import DEFAULT_REPLY_RESERVE
+from chatcore.config import DEFAULT_REPLY_LEASE_S, DEFAULT_REPLY_RESERVE
 from chatcore.generation import Turn
+from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
 
 MAX_WORKERS = 16  # replies and follow-ups written at once in one process; more wait their turn
 TITLE = "writing a title"
 MEMORY = "updating the memory"
+BUSY = "A reply is still being written in this chat. Wait for it, or stop it first."
+HEARTBEAT_S = generation.FLUSH_INTERVAL_S  # how often replies' leases are renewed, stops looked for, followers fed
 
 
 class ChatBusyError(RuntimeError):
@@ -74,11 +78,54 @@ def seconds_left(until: float | None) -> float | None:
     return None if until is None else max(0.0, until - time.monotonic())
 
 
+class FollowedReply:
+    """A reply another app instance is writing, followed from the database: read as a LiveReply is.
+
+    The owner saves its text every flush interval; the follower reads it as often.
+    """
+
+    def __init__(self, engine: Engine, chat_id: int, turn: Turn, progress: store.ReplyProgress):
+        self.engine = engine
+        self.chat_id = chat_id
+        self.turn = turn
+        self.pieces: list[str] = []
+        self.error = ""
+        self.finished = False
+        self._take(progress)
+
+    def follow(self, until: float | None = None) -> Iterator[str]:
+        """The text so far, then new text as it is saved, until the reply ends or the monotonic time `until`."""
+        sent = 0
+        while True:
+            new = self.pieces[sent:]
+            sent += len(new)
+            if new:
+                yield "".join(new)
+            left = seconds_left(until)
+            if self.finished or left == 0:
+                return
+            time.sleep(HEARTBEAT_S if left is None else min(HEARTBEAT_S, left))
+            self._take(store.reply_progress(self.engine, self.turn.reply_id))
+
+    def text(self) -> str:
+        """The whole reply, once it has ended (waiting for that)."""
+        return "".join(self.follow())
+
+    def _take(self, progress: store.ReplyProgress | None) -> None:
+        """Take in the reply as saved now: its new text, and its end (None: deleted, with its chat or regenerated)."""
+        shown = sum(map(len, self.pieces))
+        if progress is not None and len(progress.content) > shown:
+            self.pieces.append(progress.content[shown:])
+        if progress is None or progress.status != Status.STREAMING:
+            self.error = progress.error if progress else ""
+            self.finished = True
+
+
 @dataclass
 class Sent:
     """What became of a message: answered now (`reply`), or queued behind the reply being written."""
 
-    reply: LiveReply | None
+    reply: LiveReply | FollowedReply | None
     queued: bool = False
 
 
@@ -96,23 +143,39 @@ class ReplyService:
     A message sent while its chat has a reply being written is saved at once as queued, and answered
     when that reply ends. Every reply is written by a worker thread, so no click, page switch or reload
     cuts it off; only `stop` does, and it keeps the text so far.
+
+    Each service is one app instance among any others on the same database. A reply is owned in the
+    database: claimed there atomically, and held by a lease that a heartbeat renews while it is written.
+    A reply another instance writes is followed from the database and can be stopped from here; one whose
+    owner died (its lease ran out) is marked interrupted by whichever instance notices first.
     """
 
-    def __init__(self, engine: Engine, auto_title: bool = True, reply_reserve: float = DEFAULT_REPLY_RESERVE):
+    def __init__(
+        self,
+        engine: Engine,
+        auto_title: bool = True,
+        reply_reserve: float = DEFAULT_REPLY_RESERVE,
+        lease_s: float = DEFAULT_REPLY_LEASE_S,
+    ):
         self.engine = engine
         self.auto_title = auto_title
         self.reply_reserve = reply_reserve
+        self.lease = store.Lease(uuid.uuid4().hex, lease_s)
         self._chats: dict[int, _Chat] = {}
         self._claimed: set[int] = set()
         self._closing = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._executor = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="reply")
+        self._closed = threading.Event()
+        self._heartbeat = threading.Thread(target=self._renew_leases, name="reply-heartbeat", daemon=True)
+        self._heartbeat.start()
 
-    def live(self, chat_id: int) -> LiveReply | None:
-        """The reply being written in a chat, if any."""
+    def live(self, chat_id: int) -> LiveReply | FollowedReply | None:
+        """The reply being written in a chat, if any: by this instance, or by another, followed from the database."""
         with self._lock:
-            return self._state(chat_id).reply
+            reply = self._state(chat_id).reply
+        return reply or self._followed(chat_id)
 
     def follow_ups(self, chat_id: int) -> set[str]:
         """The work still to do after a chat's last reply (TITLE, MEMORY), to show it."""
@@ -120,9 +183,10 @@ class ReplyService:
             return set(self._state(chat_id).follow_ups)
 
     def working(self, chat_id: int) -> bool:
-        """Whether a reply or follow-up is being written in a chat, or about to be."""
+        """Whether a reply or follow-up is being written in a chat, or about to be; or a reply, by another instance."""
         with self._lock:
-            return self._working(chat_id)
+            here = self._working(chat_id)
+        return here or self._followed(chat_id) is not None
 
     def settle(self, chat_id: int, timeout: float | None = None) -> bool:
         """Wait until a chat has no reply, queued message or follow-up in progress; False if `timeout` passed first."""
@@ -132,8 +196,10 @@ class ReplyService:
     def send(self, backend: Backend, chat_id: int, model: str, text: str) -> Sent:
         """Save the user's message and answer it, or queue it behind the reply being written."""
         if self._claim(chat_id):
-            start_turn = partial(generation.start_turn, self.engine, chat_id, text)
-            return Sent(self._start(backend, chat_id, model, start_turn))
+            start_turn = partial(generation.start_turn, self.engine, chat_id, text, lease=self.lease)
+            if reply := self._start(backend, chat_id, model, start_turn):
+                return Sent(reply)
+            return Sent(self.live(chat_id), queued=True)  # behind another instance's reply, which answers it
         store.queue_message(self.engine, chat_id, text, model)
         if self._claim(chat_id, wait=True):  # else the reply being written answers the queue when it ends
             self._answer_queued(backend, chat_id, model)
@@ -154,9 +220,13 @@ class ReplyService:
         return self._restart(backend, chat_id, model, text)
 
     def stop(self, chat_id: int) -> None:
-        """Stop the reply being written in a chat at once; its text so far is kept."""
-        if reply := self.live(chat_id):
+        """Stop the reply being written in a chat at once (another instance's at its next heartbeat); text is kept."""
+        with self._lock:
+            reply = self._state(chat_id).reply
+        if reply:
             reply.stop.set()
+        else:
+            store.request_stop(self.engine, chat_id)
 
     def preview(self, backend: Backend, chat_id: int, model: str) -> Prompt | None:
         """What the chat's next request would carry, without looking up documents; None for a deleted chat."""
@@ -173,6 +243,8 @@ class ReplyService:
         for reply in replies:
             reply.stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._closed.set()
+        self._heartbeat.join()
 
     def _working(self, chat_id: int) -> bool:
         state = self._state(chat_id)
@@ -180,6 +252,27 @@ class ReplyService:
 
     def _state(self, chat_id: int) -> _Chat:
         return self._chats.setdefault(chat_id, _Chat())
+
+    def _followed(self, chat_id: int) -> FollowedReply | None:
+        """The reply another instance is writing in a chat, followed from the database (none if its owner died)."""
+        progress = store.reply_elsewhere(self.engine, chat_id, self.lease.owner)
+        if progress is None:
+            return None
+        question = store.last_user_message(self.engine, chat_id, before=progress.reply_id)
+        return FollowedReply(self.engine, chat_id, Turn(question.id, progress.reply_id), progress)
+
+    def _renew_leases(self) -> None:
+        """While this instance writes replies, at every heartbeat: renew their leases, and stop those asked to stop."""
+        while not self._closed.wait(HEARTBEAT_S):
+            with self._lock:
+                claimed = bool(self._claimed)
+                replies = {chat.reply.turn.reply_id: chat.reply for chat in self._chats.values() if chat.reply}
+            if not claimed:
+                continue
+            with contextlib.suppress(store.StorageError):  # a missed beat is made up by the next: a lease outlasts many
+                for reply_id in store.renew_leases(self.engine, self.lease):
+                    if reply_id in replies:  # else not yet written: its stop is seen at a later beat
+                        replies[reply_id].stop.set()
 
     def _claim(self, chat_id: int, wait: bool = False) -> bool:
         """Reserve the chat for a new reply; False if one is being written.
@@ -197,15 +290,20 @@ class ReplyService:
 
     def _restart(self, backend: Backend, chat_id: int, model: str, edited: str | None) -> LiveReply:
         if not self._claim(chat_id):
-            raise ChatBusyError("A reply is still being written in this chat. Wait for it, or stop it first.")
-        return self._start(backend, chat_id, model, partial(generation.restart_reply, self.engine, chat_id, edited))
+            raise ChatBusyError(BUSY)
+        restart = partial(generation.restart_reply, self.engine, chat_id, edited, lease=self.lease)
+        if reply := self._start(backend, chat_id, model, restart):
+            return reply
+        raise ChatBusyError(BUSY)  # by another instance
 
     def _answer_queued(self, backend: Backend, chat_id: int, model: str) -> LiveReply | None:
         """With the chat claimed: answer its queued messages, if any (looked for first, so as not to write)."""
         if not store.has_queued(self.engine, chat_id):
             self._release(chat_id)
             return None
-        return self._start(backend, chat_id, model, partial(generation.answer_queued, self.engine, chat_id))
+        return self._start(
+            backend, chat_id, model, partial(generation.answer_queued, self.engine, chat_id, lease=self.lease)
+        )
 
     def _start(
         self, backend: Backend, chat_id: int, model: str, prepare: Callable[[str], Turn | None]

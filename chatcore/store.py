@@ -4,16 +4,19 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, event, func, make_url, or_
+from sqlalchemy import Engine, event, func, literal, make_url, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, create_engine, delete, select, update
 
 from chatcore.models import (
@@ -26,6 +29,7 @@ from chatcore.models import (
     ReplySource,
     Status,
     TokenRatio,
+    UtcDateTime,
     utc_now,
 )
 from chatcore.tokens import Ratio
@@ -39,6 +43,13 @@ class SchemaTooNewError(RuntimeError):
 
 class StorageError(RuntimeError):
     """The database refused a write: read-only, disk full, or locked for too long."""
+
+
+class Lease(NamedTuple):
+    """The app instance writing replies, and how long each renewal of its hold on them lasts."""
+
+    owner: str
+    seconds: float
 
 
 def create_db_engine(url: str) -> Engine:
@@ -219,16 +230,22 @@ def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields)
         return message
 
 
-def add_exchange(engine: Engine, chat_id: int, text: str, model: str, title: str | None = None) -> tuple[int, int]:
-    """Store a user message and the empty reply that will follow it, in one transaction.
+def add_exchange(
+    engine: Engine, chat_id: int, text: str, model: str, lease: Lease, title: str | None = None
+) -> tuple[int, int] | None:
+    """Store a user message and the empty reply that will follow it, written under `lease`, in one transaction.
 
-    Messages the chat had queued are answered by the same reply.
+    Messages the chat had queued are answered by the same reply. If another instance is writing a reply in the
+    chat, the message is queued behind it instead, for that instance to answer when its reply ends: None.
     """
     with _writing(engine) as session:
-        _touch_chat(session, chat_id, **({"title": title} if title else {}))
+        if not _claim_chat(session, chat_id, **({"title": title} if title else {})):
+            session.add(Message(chat_id=chat_id, role="user", content=text, status=Status.QUEUED, model=model))
+            session.commit()
+            return None
         _unqueue(session, chat_id)
         user = Message(chat_id=chat_id, role="user", content=text)
-        reply = _empty_reply(chat_id, model)
+        reply = _empty_reply(chat_id, model, lease)
         session.add_all([user, reply])
         session.commit()
         return user.id, reply.id
@@ -245,14 +262,18 @@ def has_queued(engine: Engine, chat_id: int) -> bool:
         return session.exec(select(Message.id).where(_queued(chat_id)).limit(1)).first() is not None
 
 
-def answer_queued(engine: Engine, chat_id: int, model: str) -> tuple[int, int] | None:
-    """Add an empty reply after the chat's queued messages, which it answers; None if none is queued."""
+def answer_queued(engine: Engine, chat_id: int, model: str, lease: Lease) -> tuple[int, int] | None:
+    """Add an empty reply after the chat's queued messages, which it answers; None if none is queued.
+
+    None too if another instance is writing a reply in the chat: it answers them when its reply ends.
+    """
     with _writing(engine) as session:
-        _touch_chat(session, chat_id)
+        if not _claim_chat(session, chat_id):
+            return None
         newest = _unqueue(session, chat_id)
         if newest is None:
             return None
-        reply = _empty_reply(chat_id, model)
+        reply = _empty_reply(chat_id, model, lease)
         session.add(reply)
         session.commit()
         return newest, reply.id
@@ -279,10 +300,16 @@ def _queued(chat_id: int):
     return (Message.chat_id == chat_id) & (Message.status == Status.QUEUED)
 
 
-def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text: str | None) -> tuple[int, int]:
-    """Drop what follows the last user message, edit it if asked, and add an empty reply after it."""
+def restart_last_exchange(
+    engine: Engine, chat_id: int, model: str, edited_text: str | None, lease: Lease
+) -> tuple[int, int] | None:
+    """Drop what follows the last user message, edit it if asked, and add an empty reply after it.
+
+    Nothing changes, and None is returned, if another instance is writing a reply in the chat.
+    """
     with _writing(engine) as session:
-        _touch_chat(session, chat_id)
+        if not _claim_chat(session, chat_id):
+            return None
         answered = (Message.chat_id == chat_id) & (Message.status != Status.QUEUED)  # queued ones wait their turn
         query = select(Message).where(answered, Message.role == "user")
         user = session.exec(query.order_by(Message.id.desc()).limit(1)).first()
@@ -293,25 +320,123 @@ def restart_last_exchange(engine: Engine, chat_id: int, model: str, edited_text:
             user.content = edited_text
             user.tokens = None  # measured for the old text
             session.add(user)
-        reply = _empty_reply(chat_id, model)
+        reply = _empty_reply(chat_id, model, lease)
         session.add(reply)
         session.commit()
         return user.id, reply.id
 
 
-def _empty_reply(chat_id: int, model: str) -> Message:
-    return Message(chat_id=chat_id, role="assistant", content="", status=Status.STREAMING, model=model)
+class DatabaseClock(FunctionElement):
+    """The database's time, `seconds` ahead: one clock for every app instance, whatever its machine's says."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(DatabaseClock, "postgresql")
+def _database_clock_postgresql(element: DatabaseClock, compiler, **kw) -> str:
+    return f"clock_timestamp() + make_interval(secs => {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(DatabaseClock, "sqlite")
+def _database_clock_sqlite(element: DatabaseClock, compiler, **kw) -> str:
+    # Six decimals, as SQLAlchemy writes times to SQLite, so that the text compares as the time does.
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', {compiler.process(element.clauses, **kw)} || ' seconds')"
+
+
+# Written into the SQL, not bound: only then does SQLite use the index of the replies being written.
+_STREAMING = Message.status == literal(Status.STREAMING.value, literal_execute=True)
+_EXPIRED = Message.lease_until.is_(None) | (Message.lease_until < DatabaseClock(0))  # no lease: an older version's
+
+
+def _empty_reply(chat_id: int, model: str, lease: Lease) -> Message:
+    lease_until = DatabaseClock(lease.seconds)
+    return Message(
+        chat_id=chat_id,
+        role="assistant",
+        status=Status.STREAMING,
+        model=model,
+        owner=lease.owner,
+        lease_until=lease_until,
+    )
+
+
+def _claim_chat(session: Session, chat_id: int, **fields) -> bool:
+    """Lock the chat (as `_touch_chat`), and whether a new reply may be written in it: no live instance writes one.
+
+    A reply whose owner's lease ran out is marked interrupted first. The reply being written stays locked for
+    sharing until this transaction ends, so its owner can save its end only after, and then sees what was queued.
+    """
+    _touch_chat(session, chat_id, **fields)
+    session.exec(_interrupt(Message.chat_id == chat_id))
+    writing = select(Message.id).where(_STREAMING, Message.chat_id == chat_id).with_for_update(read=True)
+    return session.exec(writing.limit(1)).first() is None
+
+
+def _interrupt(*where):
+    """The update marking the replies picked by `where` as interrupted, if their owner's lease ran out."""
+    return update(Message).where(_STREAMING, _EXPIRED, *where).values(status=Status.PARTIAL)
 
 
 def mark_interrupted_replies(engine: Engine) -> int:
-    """Mark replies left `streaming` by a process that died as interrupted, keeping their text."""
+    """Mark replies whose owner died (its lease ran out) as interrupted, keeping their text."""
     with _writing(engine) as session:
-        streaming = Message.status == Status.STREAMING
-        if not session.exec(select(func.count()).select_from(Message).where(streaming)).one():
+        if not session.exec(select(func.count()).select_from(Message).where(_STREAMING, _EXPIRED)).one():
             return 0  # no write at all, so a read-only database opens too
-        count = session.exec(update(Message).where(streaming).values(status=Status.PARTIAL)).rowcount
+        count = session.exec(_interrupt()).rowcount
         session.commit()
         return count
+
+
+def renew_leases(engine: Engine, lease: Lease) -> list[int]:
+    """Extend the lease of every reply `lease.owner` is writing; the ids of those another instance asked to stop."""
+    query = update(Message).where(_STREAMING, Message.owner == lease.owner)
+    with _writing(engine) as session:
+        renewed = session.exec(
+            query.values(lease_until=DatabaseClock(lease.seconds)).returning(Message.id, Message.stop_requested)
+        ).all()
+        session.commit()
+        return [reply_id for reply_id, stop in renewed if stop]
+
+
+def request_stop(engine: Engine, chat_id: int) -> None:
+    """Ask the instance writing a chat's reply to stop it."""
+    with _writing(engine) as session:
+        session.exec(update(Message).where(_STREAMING, Message.chat_id == chat_id).values(stop_requested=True))
+        session.commit()
+
+
+class ReplyProgress(NamedTuple):
+    """A reply as saved so far: how far it has got, and whether it is still being written."""
+
+    reply_id: int
+    content: str
+    status: str
+    error: str
+
+
+def reply_elsewhere(engine: Engine, chat_id: int, owner: str) -> ReplyProgress | None:
+    """The reply an instance other than `owner` is writing in a chat, if any (one whose owner died is interrupted)."""
+    return _progress(engine, _STREAMING, Message.chat_id == chat_id, Message.owner != owner)
+
+
+def reply_progress(engine: Engine, reply_id: int) -> ReplyProgress | None:
+    """A reply as saved so far, marked interrupted if its owner died; None once deleted."""
+    return _progress(engine, Message.id == reply_id)
+
+
+def _progress(engine: Engine, *where) -> ReplyProgress | None:
+    """The first reply picked by `where`, after marking it interrupted if its owner died."""
+    expired = (_STREAMING & _EXPIRED).label("expired")
+    query = select(Message.id, Message.content, Message.status, Message.error, expired).where(*where).limit(1)
+    with _session(engine) as session:
+        row = session.exec(query).first()
+    if row is None or not row.expired:
+        return None if row is None else ReplyProgress(row.id, row.content, row.status, row.error)
+    with _writing(engine) as session:
+        session.exec(_interrupt(Message.id == row.id))
+        session.commit()
+    return _progress(engine, *where)  # as now saved: interrupted, or renewed by an owner that was only slow
 
 
 def update_message(engine: Engine, message_id: int, **fields) -> None:

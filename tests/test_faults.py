@@ -14,7 +14,7 @@ from chatcore.backends import FakeBackend
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
 from chatcore.replies import ReplyService
-from tests.replies import reply_to
+from tests.replies import LEASE, reply_to
 
 HOLD_LOCK = """
 import sqlite3, sys, time
@@ -57,7 +57,7 @@ def test_a_full_disk_is_a_clear_storage_error(sqlite_path):
     event.listen(engine, "connect", lambda connection, _: connection.execute("PRAGMA max_page_count = 20"))
     [chat] = store.list_chats(engine, limit=1)
     with pytest.raises(store.StorageError, match="database or disk is full"):
-        generation.start_turn(engine, chat.id, "x" * 200_000, "llama3:8b")
+        generation.start_turn(engine, chat.id, "x" * 200_000, "llama3:8b", LEASE)
     assert store.count_messages(engine, chat.id) == 2  # nothing half-written
     engine.dispose()
 

@@ -7,7 +7,7 @@ from chatcore.backends import FakeBackend, OllamaBackend, StopSignal
 from chatcore.models import DEFAULT_TITLE, Status
 from chatcore.prompt import ContextOverflowError
 from tests.conftest import wait_until
-from tests.replies import reply_to
+from tests.replies import LEASE, reply_to
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine, replies):
 
 def test_a_stream_closed_midway_keeps_the_partial_text(engine, chat):
     backend = FakeBackend(replies=["one two three four"])
-    stream = answer(engine, backend, chat.id, generation.start_turn(engine, chat.id, "count", "fake:latest"))
+    stream = answer(engine, backend, chat.id, generation.start_turn(engine, chat.id, "count", "fake:latest", LEASE))
     assert [next(stream), next(stream)] == ["one", " two"]
     stream.close()  # its reader went away without a stop: the reply counts as interrupted
     user, assistant = messages(engine, chat.id)
@@ -121,7 +121,7 @@ def test_user_message_and_an_empty_reply_are_saved_as_soon_as_it_is_sent(engine,
 
 def test_stop_signal_ends_the_reply_as_stopped_with_its_text(engine, chat):
     stop = StopSignal()
-    turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
+    turn = generation.start_turn(engine, chat.id, "go", "fake:latest", LEASE)
     stream = answer(engine, FakeBackend(replies=["a b c d"]), chat.id, turn, stop)
     assert next(stream) == "a"
     stop.set()
@@ -131,7 +131,7 @@ def test_stop_signal_ends_the_reply_as_stopped_with_its_text(engine, chat):
 
 def test_a_stop_before_the_first_piece_marks_the_reply_stopped(engine, chat):
     stop = StopSignal()
-    turn = generation.start_turn(engine, chat.id, "go", "fake:latest")
+    turn = generation.start_turn(engine, chat.id, "go", "fake:latest", LEASE)
     stream = answer(engine, FakeBackend(replies=["a b c d"]), chat.id, turn, stop)
     stop.set()
     assert list(stream) == []
@@ -163,10 +163,13 @@ def test_restart_needs_a_user_message(replies, chat):
     assert not replies.working(chat.id)
 
 
-def test_replies_left_streaming_are_marked_interrupted(engine, chat):
-    generation.start_turn(engine, chat.id, "lost in a crash", "fake:latest")  # its process died there
+def test_only_replies_whose_owner_died_are_marked_interrupted(engine, chat):
+    other = store.create_chat(engine)
+    generation.start_turn(engine, chat.id, "lost in a crash", "fake:latest", store.Lease("died", -1))  # ran out
+    generation.start_turn(engine, other.id, "still being written", "fake:latest", LEASE)
     assert store.mark_interrupted_replies(engine) == 1
     assert messages(engine, chat.id)[-1].status == Status.PARTIAL
+    assert messages(engine, other.id)[-1].status == Status.STREAMING
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from chatcore.backends import FakeBackend
 from chatcore.prompt import build_prompt
 from tests.documents import make_pdf, sample
 from tests.embedding import ConceptEmbedder
-from tests.replies import reply_to
+from tests.replies import LEASE, reply_to
 
 LIMIT = 50 * 2**20
 SAMPLE_FILES = ("google-doc-document.pdf", "multicolumn.pdf", "pdflatex-4-pages.pdf", "par-known-paragraphs.docx")
@@ -105,7 +105,7 @@ def test_passages_never_push_the_window_over_its_budget(engine, num_ctx, pinned)
     chat = store.create_chat(engine, options={"num_ctx": num_ctx}, system_prompt="Answer briefly.")
     pages = [" ".join(f"ugly word{index} page{page}" for index in range(300)) for page in range(5)]
     documents.add_file(engine, chat.id, "ugly.pdf", make_pdf(pages), LIMIT)
-    store.add_exchange(engine, chat.id, "Is anything ugly here? " * 5, "fake:latest")
+    store.add_exchange(engine, chat.id, "Is anything ugly here? " * 5, "fake:latest", LEASE)
     prompt = build_prompt(engine, FakeBackend(), store.get_chat(engine, chat.id), "fake:latest")
     assert not prompt.window.overflows
     assert bool(prompt.sources) == pinned

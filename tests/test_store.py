@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 from chatcore import retrieval, store
 from chatcore.models import Status, tokens_per_second
 from chatcore.tokens import Ratio
+from tests.replies import LEASE
 
 
 def test_chats_are_listed_newest_activity_first(engine):
@@ -176,9 +177,10 @@ def test_memory_is_saved_only_over_the_coverage_it_was_made_from(engine):
 
 def test_editing_a_message_forgets_its_measured_tokens(engine):
     chat = store.create_chat(engine)
-    user_id, _ = store.add_exchange(engine, chat.id, "secnd", "m")
+    user_id, reply_id = store.add_exchange(engine, chat.id, "secnd", "m", LEASE)
+    store.update_message(engine, reply_id, status=Status.COMPLETE)
     store.save_token_counts(engine, {user_id: 9}, "m", Ratio())
-    store.restart_last_exchange(engine, chat.id, "m", edited_text="second")
+    store.restart_last_exchange(engine, chat.id, "m", "second", LEASE)
     assert store.recent_messages(engine, chat.id, limit=2)[0].tokens is None
 
 
