@@ -6,7 +6,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from chatcore import retrieval, store
+from chatcore import retrieval, search, store
 from chatcore.models import Status, tokens_per_second
 from chatcore.tokens import Ratio
 from tests.replies import LEASE
@@ -214,4 +214,38 @@ def test_migration_from_0004_keeps_documents_and_leaves_their_summary_and_vector
     chat = store.create_chat(engine)
     store.attach_document(engine, chat.id, 1)
     assert [passage.text for passage in retrieval.find_passages(engine, chat.id, "rivers")] == ["Rivers flow."]
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "revision",
+    ["0001", "0002_context", "0003_search", "0004_documents", "0005_inline_chunk_search", "0006_summaries_and_vectors"],
+)
+def test_migration_to_owned_replies_counts_a_reply_left_streaming_by_an_older_version_as_interrupted(db_url, revision):
+    engine = store.create_db_engine(db_url)
+    store.migrate(engine, revision)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO chat (id, title, model, system_prompt, options, created_at, updated_at) VALUES "
+                "(1, 'Lisbon', 'llama3:8b', '', '{}', '2025-05-01 10:00:00', '2025-05-01 10:05:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO message (chat_id, role, content, status, error, model, created_at) VALUES "
+                "(1, 'user', 'What to see?', 'complete', '', '', '2025-05-01 10:00:00'),"
+                " (1, 'assistant', 'Trams and', 'streaming', '', 'llama3:8b', '2025-05-01 10:00:01')"
+            )
+        )
+    store.migrate(engine)
+    _, reply = store.list_messages(engine, 1)
+    assert (reply.content, reply.owner, reply.lease_until, reply.stop_requested) == ("Trams and", "", None, False)
+    assert store.mark_interrupted_replies(engine) == 1  # no lease: its writer is gone
+    assert [(m.content, m.status) for m in store.list_messages(engine, 1)] == [
+        ("What to see?", Status.COMPLETE),
+        ("Trams and", Status.PARTIAL),
+    ]
+    assert store.add_exchange(engine, 1, "And to eat?", "llama3:8b", LEASE) is not None  # the chat can be claimed
+    assert [hit.message_id for hit in search.search_chats(engine, "trams")] == [reply.id]
     engine.dispose()
