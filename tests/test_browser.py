@@ -88,10 +88,15 @@ def app_database(folder: Path) -> str:
 
 
 @contextmanager
-def serve_app(tmp_path: Path, ollama: StandinOllama, summaries: bool, port: int | None = None) -> Iterator[str]:
-    """`streamlit run` on a loopback port (a free one unless given), talking to the stand-in Ollama; its URL."""
+def serve_app(
+    tmp_path: Path, ollama: StandinOllama, summaries: bool, port: int | None = None, database: str | None = None
+) -> Iterator[str]:
+    """`streamlit run` on a loopback port (a free one unless given), talking to the stand-in Ollama; its URL.
+
+    It keeps its log in `tmp_path`, and its chats there too unless `database` names another database.
+    """
     port = port or free_port()
-    database = app_database(tmp_path)
+    database = database or app_database(tmp_path)
     env = os.environ | {
         "CHATCORE_DB_URL": database,
         "OLLAMA_HOST": ollama.url,
@@ -384,6 +389,37 @@ def wait_for(condition, what: str, timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def test_a_reply_is_followed_and_stopped_from_another_server_on_the_same_database(browser, ollama, tmp_path):
+    from playwright.sync_api import expect
+
+    database = app_database(tmp_path)
+    writing, following = tmp_path / "writing", tmp_path / "following"
+    writing.mkdir()
+    following.mkdir()
+    with (
+        serve_app(writing, ollama, summaries=False, database=database) as writer_url,
+        serve_app(following, ollama, summaries=False, database=database) as follower_url,
+    ):
+        follower = open_page(browser, follower_url)
+        writer = open_mid_reply(browser, writer_url, ollama, "Tell me everything")
+        ollama.token_delay = 3  # still writing while the other server's page opens the chat, on a busy machine too
+        reload(follower)
+        follower.locator('[data-testid="stSidebar"]').get_by_role("button", name="Tell me everything").click()
+        followed = follower.locator(MESSAGES).nth(1)
+        expect(followed).to_contain_text("Here is", timeout=15_000)
+        shown = followed.inner_text()
+        wait_for(lambda: len(followed.inner_text()) > len(shown), "the reply to grow on screen as it is written")
+        assert reply_status(database, "Tell me everything") == Status.STREAMING
+        follower.get_by_role("button", name="Stop").click()
+        wait_for(lambda: ollama.disconnects == 1, "the writing server to close its request")
+        wait_for(lambda: reply_status(database, "Tell me everything") == Status.STOPPED, "the reply to be stopped")
+        expect(followed).to_contain_text("stopped", timeout=10_000)
+        expect(writer.locator(MESSAGES).nth(1)).to_contain_text("stopped", timeout=10_000)
+        assert "Everything stays" not in followed.inner_text()
+        writer.close()
+        follower.close()
 
 
 def test_export_page_downloads_the_chat_as_markdown(browser, app):
