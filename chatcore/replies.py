@@ -22,7 +22,8 @@ MAX_WORKERS = 16  # replies and follow-ups written at once in one process; more 
 TITLE = "writing a title"
 MEMORY = "updating the memory"
 BUSY = "A reply is still being written in this chat. Wait for it, or stop it first."
-HEARTBEAT_S = generation.FLUSH_INTERVAL_S  # how often replies' leases are renewed, stops looked for, followers fed
+HEARTBEAT_S = generation.FLUSH_INTERVAL_S  # how often an instance renews its replies' leases and looks for stops
+POLL_S = HEARTBEAT_S / 2  # how often a reply another instance writes is read: a saved piece waits 1/4 s on average
 
 
 class ChatBusyError(RuntimeError):
@@ -81,7 +82,7 @@ def seconds_left(until: float | None) -> float | None:
 class FollowedReply:
     """A reply another app instance is writing, followed from the database: read as a LiveReply is.
 
-    The owner saves its text every flush interval; the follower reads it as often.
+    The owner saves its text every flush interval; the follower reads it twice as often.
     """
 
     def __init__(self, engine: Engine, chat_id: int, turn: Turn, progress: store.ReplyProgress):
@@ -104,7 +105,7 @@ class FollowedReply:
             left = seconds_left(until)
             if self.finished or left == 0:
                 return
-            time.sleep(HEARTBEAT_S if left is None else min(HEARTBEAT_S, left))
+            time.sleep(POLL_S if left is None else min(POLL_S, left))
             self._take(store.reply_progress(self.engine, self.turn.reply_id))
 
     def text(self) -> str:
