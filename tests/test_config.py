@@ -29,6 +29,18 @@ def test_a_reply_reserve_outside_zero_to_one_is_refused(monkeypatch, value):
         load_settings()
 
 
+@pytest.mark.parametrize(("value", "lease"), [(None, 10.0), ("3", 3.0), ("1", 1.0)])
+def test_the_reply_lease_comes_from_the_environment(monkeypatch, value, lease):
+    set_variable(monkeypatch, "CHATCORE_REPLY_LEASE_S", value)
+    assert load_settings().reply_lease_s == lease
+
+
+def test_a_reply_lease_under_a_second_is_refused(monkeypatch):
+    monkeypatch.setenv("CHATCORE_REPLY_LEASE_S", "0.5")  # other instances would take over replies still written
+    with pytest.raises(ValueError, match="CHATCORE_REPLY_LEASE_S must be at least 1"):
+        load_settings()
+
+
 @pytest.mark.parametrize(("value", "megabytes"), [(None, 50), ("5", 5)])
 def test_the_upload_limit_comes_from_the_environment_and_matches_streamlit(monkeypatch, value, megabytes):
     set_variable(monkeypatch, "CHATCORE_MAX_UPLOAD_MB", value)
