@@ -161,8 +161,7 @@ def extract_pdf(name: str, data: bytes) -> Extracted:
     texts, unread = read_pages(pages)
     if not any(has_words(text) for text in texts):
         if unread:
-            which = "its only page" if len(pages) == 1 else f"none of its {len(pages)} pages"
-            raise DocumentError(f"{name} could not be read: {which} could be read (it may be damaged).")
+            raise DocumentError(f"{name} is a damaged PDF and cannot be read: no page of it could be read.")
         raise DocumentError(no_text_message(name, pages, texts))
     if is_labelled_scan(pages, texts):
         raise DocumentError(no_text_message(name, pages, texts))
