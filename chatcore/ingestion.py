@@ -338,8 +338,8 @@ EXTRACTORS: dict[str, Callable[[str, bytes], Extracted]] = {
     "txt": extract_text,
     "md": extract_markdown,
 }
-# A fresh worker per file, forked from a server that has already imported the parsers and the main module (which
-# each worker would otherwise run again: Streamlit's, for the app): quick to start, and safe in a threaded app
-# (a plain fork would copy other threads' locks).
-WORKERS = multiprocessing.get_context("forkserver")
-WORKERS.set_forkserver_preload(["__main__", __name__])
+# A fresh worker per file, forked from this process: it starts at once with the parsers already imported. The
+# child only parses and sends back its result, then exits without running any cleanup, so the app's connections
+# and threads are left alone. (A forkserver would run the main module again in each worker on Python 3.11:
+# Streamlit's command line, a second or more per file.)
+WORKERS = multiprocessing.get_context("fork")
