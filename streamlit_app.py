@@ -246,9 +246,9 @@ def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
 
 def add_files(engine, chat_id: int, files) -> None:
     """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went."""
-    limit = resources.settings().max_upload_bytes
+    limit, seconds = resources.settings().max_upload_bytes, resources.settings().read_seconds
     for file in files:
-        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), limit)
+        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), limit, seconds)
         st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
 
 

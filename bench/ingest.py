@@ -1,4 +1,4 @@
-"""Documents: ingesting a generated 300-page PDF, and retrieval over 20,000 chunks.
+"""Documents: ingesting a generated 300-page PDF, a corpus of odd real-world files, and retrieval over 20,000 chunks.
 
 Prints one line per figure: the ingest time and pages per second (read, chunk, store in one
 transaction, indexed), then the median retrieval time (targets: the PDF in under 5 s, retrieval under 20 ms)
@@ -8,19 +8,24 @@ Retrieval is timed over text-like chunks, whose words follow Zipf's law as a lan
 words are in some chunks and not others; then over the same chunks with 768-dimension vectors, fused, as a
 ratio to the words alone; then over the worst case, a small vocabulary where every word of the question is
 in nearly every chunk, so every chunk is ranked.
+The corpus run adds every file of the shared corpus and sample documents (`shared/corpus`, `shared/docs`) to a
+fresh SQLite database: files per second (against reading them in this process, without a worker or a database),
+the slowest five, the peak memory of reading them, and how many files had each outcome.
 Run: python bench/ingest.py
 """
 
 import itertools
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 
@@ -31,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scale import postgres_database
 from chatcore import documents, retrieval, store, vectors
+from chatcore.ingestion import extract_document
 from chatcore.models import Chunk, Document
-from tests.documents import make_pdf
+from tests.documents import CORPUS, SAMPLES, make_pdf
 
 PAGES = 300
 CHUNKS = 20_000
@@ -55,6 +61,15 @@ WORST_QUESTIONS = (
 WORST_WORDS = [a + b for a in ("ri", "mo", "ga", "py", "re", "tra", "bu", "mu", "pla", "hi") for b in
                ("ver", "untain", "rden", "thon", "cipe", "vel", "dget", "sic", "net", "story", "ck", "ll")]  # fmt: skip
 WORST_WORDS += ["river", "mountain", "budget", "travel", "history", "wrote", "meet"]
+# A refusal's kind, by the words that say it; the first that matches.
+REASONS = (
+    ("password protected", ("password protected", "encrypted")),
+    ("damaged", ("damaged",)),
+    ("no text", ("no text found",)),
+    ("not that kind of file", ("not a ", "older Word", "only PDF", "zip file")),
+    ("too large", ("MB; files of at most", "more than chatcore can unpack", "unpacks to far more")),
+    ("too slow", ("took longer than",)),
+)
 
 
 def pdf_pages(generator: random.Random) -> list[str]:
@@ -174,7 +189,48 @@ def measure(kind: str, data: bytes) -> None:
         measure_retrieval(kind, engine, "the worst case", lambda k: worst(k=k), WORST_QUESTIONS)
 
 
+def reason_of(message: str) -> str:
+    """The kind of a refusal, from its message."""
+    return next((reason for reason, words in REASONS if any(word in message for word in words)), "other")
+
+
+def peak_memory_mb() -> float:
+    """The most memory this process has held (resident), in MB; a worker reading a file needs no more than that file."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_corpus(folders: list[Path]) -> None:
+    """Add every file of the folders to a fresh database; print files per second, the slowest, memory, outcomes."""
+    files = sorted(
+        path for folder in folders for path in folder.iterdir() if path.suffix != ".md" or path.stem != "SOURCES"
+    )
+    before, started = peak_memory_mb(), time.perf_counter()
+    for path in files:
+        with suppress(Exception):  # what the worker turns into a refusal
+            extract_document(path.name, path.read_bytes(), 2**30)
+    baseline, peak = time.perf_counter() - started, peak_memory_mb()
+    timings, outcomes = [], Counter()
+    with fresh_engine("sqlite") as engine:
+        chat = store.create_chat(engine)
+        for path in files:
+            started = time.perf_counter()
+            succeeded, message = documents.add_file_and_say(engine, chat.id, path.name, path.read_bytes(), 2**30)
+            timings.append((time.perf_counter() - started, path.name))
+            outcomes["read" if succeeded else f"refused: {reason_of(message)}"] += 1
+    seconds = sum(timing for timing, _name in timings)
+    speed = f"{len(files) / seconds:.1f} files/s, {seconds / baseline:.2f}x the time of reading them in-process"
+    print(f"corpus: {len(files)} files added in {seconds:.1f} s, {speed}")
+    slowest = ", ".join(f"{name} {timing:.2f} s" for timing, name in sorted(timings, reverse=True)[:5])
+    print(f"corpus: the slowest five: {slowest}")
+    print(f"corpus: peak memory reading them all in one process: {peak:.0f} MB ({peak / before:.2f}x before reading)")
+    print(f"corpus: outcomes: {', '.join(f'{outcome} {count}' for outcome, count in sorted(outcomes.items()))}")
+
+
 def main() -> None:
+    if folders := [folder for folder in (CORPUS, SAMPLES) if folder.is_dir()]:
+        measure_corpus(folders)
+    else:
+        print(f"corpus: skipped, no shared documents in {CORPUS} or {SAMPLES}")
     data = make_pdf(pdf_pages(random.Random(7)))
     measure("sqlite", data)
     if os.environ.get("CHATCORE_TEST_POSTGRES_URL"):

@@ -9,6 +9,7 @@ DEFAULT_REPLY_RESERVE = 0.25  # share of the context length kept free for the re
 DEFAULT_REPLY_LEASE_S = 10.0  # how long a reply stays its instance's after the last heartbeat (every half second)
 DEFAULT_MAX_UPLOAD_MB = 50  # as server.maxUploadSize in .streamlit/config.toml
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
+DEFAULT_READ_SECONDS = 20  # the time reading one document may take
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
 
 
@@ -27,6 +28,7 @@ class Settings:
     auto_title: bool
     summaries: bool  # whether documents get a summary written in the background
     max_upload_mb: int
+    read_seconds: float  # the time reading one document may take before it is refused
     embed_model: str  # the Ollama embedding model used when it is pulled; "" for none
 
     @property
@@ -65,6 +67,7 @@ def load_settings() -> Settings:
         auto_title=read_switch("CHATCORE_AUTO_TITLE"),
         summaries=read_switch("CHATCORE_SUMMARIES"),
         max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
+        read_seconds=float(os.environ.get("CHATCORE_READ_SECONDS") or DEFAULT_READ_SECONDS),
         embed_model=read_embed_model(),
     )
 

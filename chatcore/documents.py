@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from chatcore import store
 from chatcore.captions import document_caption
 from chatcore.chunking import chunk_sections
-from chatcore.ingestion import DocumentError, extract_document
+from chatcore.config import DEFAULT_READ_SECONDS
+from chatcore.ingestion import DocumentError, read_document
 from chatcore.models import Chunk, Document
 
 
@@ -28,15 +29,17 @@ class Added:
         return " ".join(filter(None, [f"Added {self.document.name}: {document_caption(self.document)}.", self.note]))
 
 
-def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int) -> Added:
-    """Read a file and store it for a chat (None: the library); DocumentError if it cannot be used.
+def add_file(
+    engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
+) -> Added:
+    """Read a file (within `seconds`) and store it for a chat (None: the library); DocumentError if it cannot be used.
 
     A file already stored (the same bytes) is not stored again: added to another chat or to the
     library, it moves to the library, attached to the chats it was added to.
     """
     sha256 = hashlib.sha256(data).hexdigest()
     if (existing := store.find_document(engine, sha256)) is None:
-        extracted = extract_document(name, data, max_bytes)
+        extracted = read_document(name, data, max_bytes, seconds)
         pieces = chunk_sections(extracted.sections)
         document = Document(chat_id=chat_id, name=name, kind=extracted.kind, sha256=sha256, size=len(data),
                             pages=extracted.pages, chunk_count=len(pieces))  # fmt: skip
@@ -52,10 +55,12 @@ def add_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_by
     return Added(existing, new=False)
 
 
-def add_file_and_say(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int) -> tuple[bool, str]:
+def add_file_and_say(
+    engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
+) -> tuple[bool, str]:
     """Add a file as `add_file` does; whether it worked, and what happened, in words for the user."""
     try:
-        added = add_file(engine, chat_id, name, data, max_bytes)
+        added = add_file(engine, chat_id, name, data, max_bytes, seconds)
     except (DocumentError, store.StorageError) as error:
         return False, str(error)
     return True, added.summary()

@@ -14,12 +14,12 @@ from chatcore.backends import BackendError, Embedder
 from chatcore.context import DOCUMENTS_HEADING, Pinned, make_part
 from chatcore.models import Chunk, Document
 from chatcore.tokens import Ratio, estimate_tokens
+from chatcore.words import is_unspaced, query_words
 
-WORD = re.compile(r"[^\W_]+")
 CANDIDATES = 20
 # In a few documents nearly every chunk has these: ranked with the rest, they drown a question's rare words.
 STOP_WORDS = frozenset(
-    WORD.findall(
+    query_words(
         "a an and are as at be by can do does did for from has have how i in is it me my of on or that the this "
         "to was were what when where which who why will with you your"
     )
@@ -118,12 +118,15 @@ def source_label(number: int, name: str, kind: str, page: int) -> str:
 
 
 def match_query(dialect: str, question: str) -> str:
-    """The question's words but stop words (all, if that is all it has) as a full-text OR-query, none an operator."""
-    words = list(dict.fromkeys(WORD.findall(question.lower())))
+    """The question's words but stop words (all, if that is all it has) as a full-text OR-query, none an operator.
+
+    A word of a script written without spaces matches as a prefix: the index holds its whole run of text.
+    """
+    words = query_words(question)
     words = [word for word in words if word not in STOP_WORDS] or words
     if dialect == "sqlite":
-        return " OR ".join(f'"{word}"' for word in words)
-    return " | ".join(words)
+        return " OR ".join(f'"{word}"' + ("*" if is_unspaced(word) else "") for word in words)
+    return " | ".join(word + (":*" if is_unspaced(word) else "") for word in words)
 
 
 def asks_for_summary(question: str) -> bool:

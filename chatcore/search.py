@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
-WORD = re.compile(r"\w+")
+from chatcore.words import query_words
+
 RESULTS = 20
 
 SQLITE_MESSAGES = text(
@@ -36,7 +37,7 @@ class Hit:
 
 def search_chats(engine: Engine, query: str, limit: int = RESULTS) -> list[Hit]:
     """Chats whose title contains the query, then the newest messages with all its words (the last as a prefix)."""
-    words = WORD.findall(query.lower())
+    words = query_words(query)
     if not words:
         return []
     with engine.connect() as connection:

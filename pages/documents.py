@@ -37,11 +37,12 @@ def render_upload(engine, chat_id: int | None) -> None:
 def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
     """Add the files one by one, showing progress."""
     with st.status(f"Adding {len(uploads)} file{'s' if len(uploads) > 1 else ''}…", expanded=True) as status:
+        limit, seconds = resources.settings().max_upload_bytes, resources.settings().read_seconds
         for upload in uploads:
+            status.update(label=f"Reading {upload.name}…")
             status.write(f"Reading {upload.name}…")
-            limit = resources.settings().max_upload_bytes
             outcomes[upload.file_id] = documents.add_file_and_say(
-                engine, chat_id, upload.name, upload.getvalue(), limit
+                engine, chat_id, upload.name, upload.getvalue(), limit, seconds
             )
         status.update(label="Done", state="complete", expanded=False)
     resources.process_documents(st.session_state.get("model"))  # their vectors and summaries, from now

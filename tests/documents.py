@@ -1,21 +1,33 @@
-"""The sample documents in the shared folder beside the repository, and generated PDFs."""
+"""The sample documents and the corpus of odd ones in the shared folder beside the repository, and generated PDFs."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "docs"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLES = SHARED / "docs"
+CORPUS = Path(os.environ.get("CHATCORE_TEST_CORPUS") or SHARED / "corpus")  # the variable: to try another folder
 
 
 def sample(name: str) -> bytes:
     """The bytes of a shared sample document; without the shared folder the test is skipped (failed in CI)."""
-    if not SAMPLES.is_dir():
-        reason = f"the sample documents are missing: expected them in {SAMPLES}"
+    return shared_file(SAMPLES, name)
+
+
+def corpus_file(name: str) -> bytes:
+    """The bytes of a document of the shared corpus of odd real-world files; skipped without it (failed in CI)."""
+    return shared_file(CORPUS, name)
+
+
+def shared_file(folder: Path, name: str) -> bytes:
+    """The bytes of a file in a shared folder; without the folder the test is skipped (failed in CI)."""
+    if not folder.is_dir():
+        reason = f"the shared documents are missing: expected them in {folder}"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    return (SAMPLES / name).read_bytes()
+    return (folder / name).read_bytes()
 
 
 def make_pdf(pages: list[str]) -> bytes:
