@@ -9,6 +9,7 @@ import streamlit as st
 import resources
 from chatcore import search, store
 from chatcore.export import Format, plan_export
+from chatcore.markdown import escape_markdown
 
 CHATS_STEP = 50
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -77,7 +78,7 @@ def render_search(engine) -> bool:
     for index, hit in enumerate(hits):
         label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
         st.button(
-            label,
+            escape_markdown(label),
             key=f"hit-{index}",
             type="tertiary",
             on_click=open_search_hit,
@@ -94,7 +95,14 @@ def render_chat_list(engine, current: int | None) -> None:
         st.caption("Chats")
     for chat in chats:
         kind = "primary" if chat.id == current else "tertiary"
-        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
+        st.button(
+            escape_markdown(chat.title),
+            key=f"chat-{chat.id}",
+            type=kind,
+            width="stretch",
+            on_click=open_chat,
+            args=(chat.id,),
+        )
     hidden = store.count_chats(engine) - limit
     if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
         st.session_state.chat_list_limit += CHATS_STEP
@@ -135,7 +143,7 @@ def render_delete(engine, chat) -> None:
     if st.session_state.get("confirm_delete") != chat.id:
         st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
         return
-    st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
+    st.warning(f"Delete “{escape_markdown(chat.title)}” and all its messages? This cannot be undone.")
     yes, no = st.columns(2)
     if yes.button("Delete", key="delete-yes", type="primary"):
         resources.replies_service().stop(chat.id)
