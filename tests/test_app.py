@@ -48,8 +48,13 @@ def chat_buttons(at: AppTest) -> list[str]:
     return [button.label for button in at.sidebar.button if button.key and button.key.startswith("chat-")]
 
 
+def shown_text(message) -> str:
+    """A message's text as shown: the user's as typed, a reply as Markdown."""
+    return (message.text if message.name == "user" else message.markdown)[0].value
+
+
 def transcript(at: AppTest) -> list[tuple[str, str]]:
-    return [(message.name, message.markdown[0].value) for message in at.chat_message if message.markdown]
+    return [(message.name, shown_text(message)) for message in at.chat_message if message.text or message.markdown]
 
 
 def test_first_visit_shows_an_empty_chat(app_env):
@@ -218,7 +223,7 @@ def test_a_reply_keeps_being_written_after_the_page_run_ends(app_env):
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
     user, assistant = at.chat_message
-    assert user.markdown[0].value == "take your time"
+    assert user.text[0].value == "take your time"
     assert assistant.markdown[0].value == LONG_REPLY
     assert "interrupted" not in assistant.caption[0].value
 
@@ -268,7 +273,7 @@ def test_only_the_latest_messages_render_until_asked(app_env, db_url):
         store.add_message(engine, chat.id, "user", f"message {index}")
     at = open_app()
     assert at.chat_message.len == 20
-    assert at.chat_message[0].markdown[0].value == "message 40"
+    assert at.chat_message[0].text[0].value == "message 40"
     at.button(key="show-earlier").click().run()
     assert at.chat_message.len == 60
 
@@ -292,6 +297,14 @@ def test_deep_link_opens_that_chat(app_env, db_url):
     at.query_params["chat"] = str(wanted.id)
     at.run()
     assert transcript(at) == [("user", "linked")]
+
+
+def test_a_reply_cut_at_the_length_limit_says_so(app_env, db_url):
+    at = send(open_app(), "hello")
+    store.update_chat(store.open_engine(db_url), at.session_state.chat_id, options={"num_predict": 1})
+    send(at, "count to ten")
+    assert at.chat_message[3].markdown[0].value.strip() == "Echo:"
+    assert "cut off at the length limit" in at.chat_message[3].caption[0].value
 
 
 def test_stored_partial_and_error_replies_render_as_such(app_env, db_url):
@@ -322,11 +335,11 @@ def test_search_opens_the_chat_at_the_matching_message(app_env, db_url):
     assert len(hits) == 1 and "**needle**" in hits[0].label
     hits[0].click().run()
     assert at.session_state.chat_id == wanted.id
-    shown = [message.markdown[0].value for message in at.chat_message]
+    shown = [message.text[0].value for message in at.chat_message]
     assert shown[5] == "the needle is here" and len(shown) == 5 + 1 + 10  # the messages around it, not all 80
     assert at.button(key="show-latest").label == "Show the latest messages (64 more)"
     at.button(key="show-latest").click().run()
-    assert [message.markdown[0].value for message in at.chat_message][-1] == "filler 79"
+    assert [message.text[0].value for message in at.chat_message][-1] == "filler 79"
 
 
 def test_search_without_results_says_so(app_env):
@@ -433,7 +446,7 @@ def test_messages_outside_the_window_are_marked(app_env, db_url):
     assert dividers(at) == ["⋯ earlier messages are not sent to the model ⋯"]
     shown = list(at.main.children[0].children.values())  # the history, in page order
     divider_at = next(index for index, element in enumerate(shown) if element.type == "caption")
-    assert shown[divider_at + 1].markdown[0].value.startswith("26: ")  # the oldest of the 34
+    assert shown[divider_at + 1].text[0].value.startswith("26: ")  # the oldest of the 34
     newest = store.recent_messages(engine, chat.id, limit=1)[0]
     store.save_memory(engine, chat.id, expected_until=None, memory="Questions about trams.", until=newest.id)
     at.run()
