@@ -4,6 +4,8 @@ Each page calls `render()` before anything else: the chat page (streamlit_app.py
 and the pages in pages/, which Streamlit serves at /documents and /export.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 import resources
@@ -12,10 +14,11 @@ from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 
 CHATS_STEP = 50
+ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
 PAGE_LINKS = (
-    (CHAT_PAGE, "Chat", "💬"),
+    (CHAT_PAGE, "Chat", ":material/chat:"),
     ("pages/documents.py", "Documents", ":material/description:"),
     ("pages/export.py", "Export and import", ":material/import_export:"),
 )
@@ -76,9 +79,8 @@ def render_search(engine) -> bool:
     if not hits:
         st.caption("No chat matches.")
     for index, hit in enumerate(hits):
-        label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
         st.button(
-            escape_markdown(label),
+            search.hit_label(hit),
             key=f"hit-{index}",
             type="tertiary",
             on_click=open_search_hit,
@@ -197,7 +199,7 @@ def render(chat_page: bool = False) -> None:
 
     A chat opened from the sidebar on another page (by a callback) is then shown on the chat page.
     """
-    st.set_page_config(page_title="chatcore", page_icon="💬")
+    st.set_page_config(page_title="chatcore", page_icon=ICON)
     if st.session_state.pop("show_chat", False) and not chat_page:
         st.switch_page(CHAT_PAGE)
     try:

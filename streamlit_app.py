@@ -16,7 +16,7 @@ import streamlit as st
 import resources
 import sidebar
 from chatcore import documents, memory, store
-from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.captions import ICONS, context_caption, outside_note, reply_caption
 from chatcore.ingestion import KINDS
 from chatcore.markdown import escape_markdown, link_images, link_images_as_streamed
 from chatcore.models import Message, Status
@@ -49,7 +49,7 @@ def render_message(message: Message, sources: list) -> None:
             st.error(message.error, icon=":material/error:")
         if message.status == Status.QUEUED:
             st.caption(QUEUED_NOTE)
-        if message.role == "assistant" and (caption := reply_caption(message)):
+        if message.role == "assistant" and (caption := reply_caption(message, ICONS)):
             st.caption(caption)
         if sources:
             render_sources(sources)
