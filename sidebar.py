@@ -170,7 +170,7 @@ def render_export_button(engine, chat_id: int) -> None:
 
 
 def render_model_picker(engine, chat_id: int | None) -> None:
-    """Pick the model for the current chat; new chats start with the last one picked."""
+    """Pick the model for the current chat, which keeps its own; new chats start with the last one picked."""
     choice = resources.backend_choice()
     if choice.notice:
         st.info(choice.notice, icon=":material/info:")
@@ -178,14 +178,33 @@ def render_model_picker(engine, chat_id: int | None) -> None:
         st.session_state.model = None
         return
     chat = store.get_chat(engine, chat_id) if chat_id else None
-    latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
-    preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
-    preferred = preferred or resources.settings().default_model
-    index = choice.models.index(preferred) if preferred in choice.models else 0
-    model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
-    if chat and chat.model != model:
-        store.update_chat(engine, chat_id, model=model)
+    if chat and chat.model and chat.model not in choice.models:
+        st.warning(
+            f"This chat's model, {chat.model}, is not available now: choose one to go on.", icon=":material/warning:"
+        )
+        index = None
+    else:
+        latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
+        preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
+        preferred = preferred or resources.settings().default_model
+        index = choice.models.index(preferred) if preferred in choice.models else 0
+    key = f"model-{chat_id}"
+    model = st.selectbox(
+        "Model",
+        choice.models,
+        index=index,
+        key=key,
+        placeholder="Choose a model",
+        on_change=save_model,
+        args=(engine, chat_id, key),
+    )
     st.session_state.model = model
+
+
+def save_model(engine, chat_id: int | None, key: str) -> None:
+    """Keep the model the user picked as the chat's (only a pick writes it: showing a chat never does)."""
+    if chat_id is not None and st.session_state[key]:
+        store.update_chat(engine, chat_id, model=st.session_state[key])
 
 
 def render_page_links() -> None:

@@ -166,6 +166,22 @@ def test_model_picker_lists_ollama_models_and_is_saved_per_chat(app_env):
     assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b"
 
 
+def test_a_chat_keeps_its_model_while_it_is_unavailable_until_another_is_chosen(app_env, db_url, monkeypatch):
+    engine = store.open_engine(db_url)
+    chat = store.create_chat(engine, model="qwen2.5:0.5b")
+    store.add_message(engine, chat.id, "user", "hi")
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # Ollama is down: the built-in model is offered
+    at = open_app()
+    assert "qwen2.5:0.5b, is not available" in at.sidebar.warning[0].value
+    assert at.sidebar.selectbox[0].value is None and at.chat_input[0].disabled
+    monkeypatch.setenv("OLLAMA_HOST", app_env.url)  # back
+    at = open_app()
+    assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b" and not at.sidebar.warning
+    assert store.get_chat(engine, chat.id).model == "qwen2.5:0.5b"
+    at.sidebar.selectbox[0].set_value("llama3:8b").run()
+    assert store.get_chat(engine, chat.id).model == "llama3:8b"
+
+
 def test_error_mid_stream_is_shown_and_the_question_kept(app_env):
     app_env.models["broken:latest"] = "error_line"
     app_env.reply = lambda messages: "Partial words before it broke"
