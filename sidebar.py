@@ -45,11 +45,14 @@ def open_chat(chat_id: int | None) -> None:
 def resolve_current_chat(engine) -> int | None:
     """The current chat id: this session's choice, else the URL's, else the most recent chat."""
     if "chat_id" not in st.session_state:
-        wanted = st.query_params.get("chat", "")
-        chosen = int(wanted) if wanted.isdigit() else None
-        if chosen is None or store.get_chat(engine, chosen) is None:
+        wanted = st.query_params.get("chat")
+        chosen = int(wanted) if wanted and wanted.isdigit() else None
+        if wanted is None:
             recent = store.list_chats(engine, limit=1)
             chosen = recent[0].id if recent else None
+        elif chosen is None or store.get_chat(engine, chosen) is None:
+            st.session_state.missing_chat = wanted  # said on the page; nothing else is opened in its place
+            chosen = None
         select_chat(chosen)
     chat_id = st.session_state.chat_id
     if chat_id is not None and store.get_chat(engine, chat_id) is None:
@@ -227,6 +230,12 @@ def render(chat_page: bool = False) -> None:
         st.error(str(error))
         st.stop()
     current_chat = resolve_current_chat(db)
+    if missing := st.session_state.pop("missing_chat", None):
+        st.warning(
+            f"Chat {missing} no longer exists: it may have been deleted. Choose a chat in the sidebar, "
+            "or write below to start a new one.",
+            icon=":material/search_off:",
+        )
     with st.sidebar:
         render_page_links()
         st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))

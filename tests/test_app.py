@@ -323,6 +323,20 @@ def test_a_reply_cut_at_the_length_limit_says_so(app_env, db_url):
     assert "cut off at the length limit" in at.chat_message[3].caption[0].value
 
 
+def test_a_link_to_a_deleted_chat_says_so_and_opens_no_other(app_env, db_url):
+    engine = store.open_engine(db_url)
+    store.add_message(engine, store.create_chat(engine).id, "user", "still here")
+    gone = store.create_chat(engine)
+    store.delete_chat(engine, gone.id)
+    at = AppTest.from_file(ENTRY, default_timeout=30)
+    at.query_params["chat"] = str(gone.id)
+    at.run()
+    assert f"Chat {gone.id} no longer exists" in at.warning[0].value
+    assert at.session_state.chat_id is None and transcript(at) == []
+    assert "delete" not in [button.key for button in at.button] and len(chat_buttons(at)) == 1
+    assert "chat" not in at.query_params
+
+
 def test_stored_partial_and_error_replies_render_as_such(app_env, db_url):
     engine = store.open_engine(db_url)
     chat = store.create_chat(engine)
