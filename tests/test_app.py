@@ -1,5 +1,7 @@
 """The UI through AppTest: sidebar, chat page, streaming, errors, against the stand-in Ollama."""
 
+import re
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -44,8 +46,13 @@ def send(at: AppTest, text: str) -> AppTest:
     return at.run()
 
 
+def as_typed(markdown: str) -> str:
+    """Text shown as typed (its punctuation escaped), as it reads on screen."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def chat_buttons(at: AppTest) -> list[str]:
-    return [button.label for button in at.sidebar.button if button.key and button.key.startswith("chat-")]
+    return [as_typed(button.label) for button in at.sidebar.button if button.key and button.key.startswith("chat-")]
 
 
 def shown_text(message) -> str:
@@ -499,6 +506,25 @@ def test_a_message_too_long_for_the_context_is_refused_and_kept(app_env):
     assert "Your message is saved" in at.chat_message[1].error[0].value
 
 
+def test_a_message_too_long_after_a_turn_is_shown_with_its_error_and_edit_acts_on_it(app_env):
+    at = send(open_app(), "hello")
+    at.chat_input[0].set_value("x" * 20_000).run()  # refused in the run that sends it
+    assert transcript(at)[2:] == [("user", "x" * 20_000)]
+    assert "Your message is saved" in at.chat_message[3].error[0].value
+    at.button(key="edit").click().run()
+    assert at.text_area[0].label == "Edit your last message" and at.text_area[0].value == "x" * 20_000
+    at.text_area[0].set_value("short now")
+    next(button for button in at.form_submit_button if button.label == "Send").click().run()
+    wait_for_reply(at, at.session_state.chat_id)
+    at.run()
+    assert transcript(at) == [
+        ("user", "hello"),
+        ("assistant", "Echo: hello"),
+        ("user", "short now"),
+        ("assistant", "Echo: short now"),
+    ]
+
+
 def test_chatting_through_several_ollama_hosts(app_env, monkeypatch):
     with StandinOllama(models={"mistral:7b": "ok"}) as second:
         monkeypatch.setenv("OLLAMA_HOSTS", f"{app_env.url},{second.url}")
@@ -539,7 +565,7 @@ def test_a_pdf_added_to_the_chat_is_cited_with_its_page_under_sources(app_env, e
     assert "[1] google-doc-document.pdf, page 1\nExample document\nBeautiful is better than ugly." in system["content"]
     sources = at.chat_message[-1].expander[0]
     assert sources.label == "Sources"
-    assert sources.caption[0].value == "[1] google-doc-document.pdf, page 1"
+    assert as_typed(sources.caption[0].value) == "[1] google-doc-document.pdf, page 1"
     assert "Beautiful is better than ugly." in sources.text[0].value
     assert at.chat_message[1].expander.len == 0  # the first reply was given no documents
 
