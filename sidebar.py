@@ -10,12 +10,12 @@ import streamlit as st
 
 import resources
 from chatcore import search, store
+from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 
 CHATS_STEP = 50
 ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
-CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
 PAGE_LINKS = (
     (CHAT_PAGE, "Chat", ":material/chat:"),
@@ -122,10 +122,14 @@ def render_chat_settings(engine, chat_id: int) -> None:
             title = st.text_input("Title", value=chat.title, max_chars=200)
             system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")
             temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
-            num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
-            lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
+            setting = chat.options.get("num_ctx", resources.settings().num_ctx)
+            model = st.session_state.get("model")
+            trained = resources.backend_choice().backend.context_length(model) if model else None
             num_ctx = st.select_slider(
-                "Context length (tokens)", lengths, value=num_ctx, help="At most the model's own (trained) length."
+                "Context length (tokens)",
+                context_length_choices(trained, setting),
+                value=choose_context_length(trained, setting),
+                help=f"At most the model's own length ({trained:,} tokens)." if trained else None,
             )
             memory_enabled = st.toggle("Memory", value=chat.memory_enabled, help=MEMORY_HELP)
             if st.form_submit_button("Save"):

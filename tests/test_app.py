@@ -135,6 +135,12 @@ def test_chat_settings_are_saved_and_sent(app_env, db_url):
     assert at.sidebar.text_area[0].value == "Answer in French."
 
 
+def test_only_context_lengths_the_model_supports_are_offered(app_env):
+    at = send(open_app(), "hello")
+    assert at.sidebar.select_slider[0].options == ["2048", "4096", "8192"]  # the stand-in's llama: 8,192
+    assert "8,192 tokens" in at.sidebar.select_slider[0].help
+
+
 def test_a_new_chat_starts_with_the_last_settings(app_env):
     at = send(open_app(), "first")
     save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 2048})
