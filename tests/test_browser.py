@@ -635,6 +635,7 @@ def test_the_users_own_text_and_chat_titles_show_as_typed(browser, app, tmp_path
     ask(page, typed)
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
     settle(page)
+    expect(page.locator(MESSAGES).nth(1).locator('[data-testid="stCaptionContainer"]')).to_contain_text("tokens/s")
     expect(page.locator(MESSAGES).first).to_contain_text(typed)
     expect(page.locator('[data-testid="stSidebar"]').get_by_role("button", name=typed)).to_be_visible()
     assert page.locator(f"{MESSAGES} strong, {MESSAGES} em, [data-testid='stSidebar'] em").count() == 0
