@@ -4,17 +4,21 @@ Each page calls `render()` before anything else: the chat page (streamlit_app.py
 and the pages in pages/, which Streamlit serves at /documents and /export.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 import resources
 from chatcore import search, store
+from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
+from chatcore.markdown import escape_markdown
 
 CHATS_STEP = 50
-CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
+ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
 PAGE_LINKS = (
-    (CHAT_PAGE, "Chat", "💬"),
+    (CHAT_PAGE, "Chat", ":material/chat:"),
     ("pages/documents.py", "Documents", ":material/description:"),
     ("pages/export.py", "Export and import", ":material/import_export:"),
 )
@@ -41,11 +45,14 @@ def open_chat(chat_id: int | None) -> None:
 def resolve_current_chat(engine) -> int | None:
     """The current chat id: this session's choice, else the URL's, else the most recent chat."""
     if "chat_id" not in st.session_state:
-        wanted = st.query_params.get("chat", "")
-        chosen = int(wanted) if wanted.isdigit() else None
-        if chosen is None or store.get_chat(engine, chosen) is None:
+        wanted = st.query_params.get("chat")
+        chosen = int(wanted) if wanted and wanted.isdigit() else None
+        if wanted is None:
             recent = store.list_chats(engine, limit=1)
             chosen = recent[0].id if recent else None
+        elif chosen is None or store.get_chat(engine, chosen) is None:
+            st.session_state.missing_chat = wanted  # said on the page; nothing else is opened in its place
+            chosen = None
         select_chat(chosen)
     chat_id = st.session_state.chat_id
     if chat_id is not None and store.get_chat(engine, chat_id) is None:
@@ -75,9 +82,8 @@ def render_search(engine) -> bool:
     if not hits:
         st.caption("No chat matches.")
     for index, hit in enumerate(hits):
-        label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
         st.button(
-            label,
+            search.hit_label(hit),
             key=f"hit-{index}",
             type="tertiary",
             on_click=open_search_hit,
@@ -94,7 +100,14 @@ def render_chat_list(engine, current: int | None) -> None:
         st.caption("Chats")
     for chat in chats:
         kind = "primary" if chat.id == current else "tertiary"
-        st.button(chat.title, key=f"chat-{chat.id}", type=kind, width="stretch", on_click=open_chat, args=(chat.id,))
+        st.button(
+            escape_markdown(chat.title),
+            key=f"chat-{chat.id}",
+            type=kind,
+            width="stretch",
+            on_click=open_chat,
+            args=(chat.id,),
+        )
     hidden = store.count_chats(engine) - limit
     if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
         st.session_state.chat_list_limit += CHATS_STEP
@@ -109,10 +122,14 @@ def render_chat_settings(engine, chat_id: int) -> None:
             title = st.text_input("Title", value=chat.title, max_chars=200)
             system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")
             temperature = st.slider("Temperature", 0.0, 2.0, float(chat.options.get("temperature", 0.8)), 0.1)
-            num_ctx = chat.options.get("num_ctx", resources.settings().num_ctx)
-            lengths = sorted({*CONTEXT_LENGTHS, num_ctx})
+            setting = chat.options.get("num_ctx", resources.settings().num_ctx)
+            model = st.session_state.get("model")
+            trained = resources.backend_choice().backend.context_length(model) if model else None
             num_ctx = st.select_slider(
-                "Context length (tokens)", lengths, value=num_ctx, help="At most the model's own (trained) length."
+                "Context length (tokens)",
+                context_length_choices(trained, setting),
+                value=choose_context_length(trained, setting),
+                help=f"At most the model's own length ({trained:,} tokens)." if trained else None,
             )
             memory_enabled = st.toggle("Memory", value=chat.memory_enabled, help=MEMORY_HELP)
             if st.form_submit_button("Save"):
@@ -135,7 +152,7 @@ def render_delete(engine, chat) -> None:
     if st.session_state.get("confirm_delete") != chat.id:
         st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
         return
-    st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
+    st.warning(f"Delete “{escape_markdown(chat.title)}” and all its messages? This cannot be undone.")
     yes, no = st.columns(2)
     if yes.button("Delete", key="delete-yes", type="primary"):
         resources.replies_service().stop(chat.id)
@@ -160,7 +177,7 @@ def render_export_button(engine, chat_id: int) -> None:
 
 
 def render_model_picker(engine, chat_id: int | None) -> None:
-    """Pick the model for the current chat; new chats start with the last one picked."""
+    """Pick the model for the current chat, which keeps its own; new chats start with the last one picked."""
     choice = resources.backend_choice()
     if choice.notice:
         st.info(choice.notice, icon=":material/info:")
@@ -168,14 +185,33 @@ def render_model_picker(engine, chat_id: int | None) -> None:
         st.session_state.model = None
         return
     chat = store.get_chat(engine, chat_id) if chat_id else None
-    latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
-    preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
-    preferred = preferred or resources.settings().default_model
-    index = choice.models.index(preferred) if preferred in choice.models else 0
-    model = st.selectbox("Model", choice.models, index=index, key=f"model-{chat_id}")
-    if chat and chat.model != model:
-        store.update_chat(engine, chat_id, model=model)
+    if chat and chat.model and chat.model not in choice.models:
+        st.warning(
+            f"This chat's model, {chat.model}, is not available now: choose one to go on.", icon=":material/warning:"
+        )
+        index = None
+    else:
+        latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
+        preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
+        preferred = preferred or resources.settings().default_model
+        index = choice.models.index(preferred) if preferred in choice.models else 0
+    key = f"model-{chat_id}"
+    model = st.selectbox(
+        "Model",
+        choice.models,
+        index=index,
+        key=key,
+        placeholder="Choose a model",
+        on_change=save_model,
+        args=(engine, chat_id, key),
+    )
     st.session_state.model = model
+
+
+def save_model(engine, chat_id: int | None, key: str) -> None:
+    """Keep the model the user picked as the chat's (only a pick writes it: showing a chat never does)."""
+    if chat_id is not None and st.session_state[key]:
+        store.update_chat(engine, chat_id, model=st.session_state[key])
 
 
 def render_page_links() -> None:
@@ -189,7 +225,7 @@ def render(chat_page: bool = False) -> None:
 
     A chat opened from the sidebar on another page (by a callback) is then shown on the chat page.
     """
-    st.set_page_config(page_title="chatcore", page_icon="💬")
+    st.set_page_config(page_title="chatcore", page_icon=ICON)
     if st.session_state.pop("show_chat", False) and not chat_page:
         st.switch_page(CHAT_PAGE)
     try:
@@ -198,6 +234,12 @@ def render(chat_page: bool = False) -> None:
         st.error(str(error))
         st.stop()
     current_chat = resolve_current_chat(db)
+    if missing := st.session_state.pop("missing_chat", None):
+        st.warning(
+            f"Chat {missing} no longer exists: it may have been deleted. Choose a chat in the sidebar, "
+            "or write below to start a new one.",
+            icon=":material/search_off:",
+        )
     with st.sidebar:
         render_page_links()
         st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))

@@ -16,8 +16,9 @@ import streamlit as st
 import resources
 import sidebar
 from chatcore import documents, memory, store
-from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.captions import ICONS, context_caption, outside_note, reply_caption
 from chatcore.ingestion import KINDS
+from chatcore.markdown import escape_markdown, link_images, link_images_as_streamed
 from chatcore.models import Message, Status
 from chatcore.prompt import ContextOverflowError, Prompt
 from chatcore.replies import ChatBusyError, LiveReply
@@ -40,13 +41,15 @@ QUEUED_NOTE = "Queued: sent when the reply above ends."
 def render_message(message: Message, sources: list) -> None:
     """One stored message, with its caption or error, and the passages it was given."""
     with st.chat_message(message.role):
-        if message.content:
-            st.markdown(message.content)
+        if message.content and message.role == "user":
+            st.text(message.content)  # as typed
+        elif message.content:
+            st.markdown(link_images(message.content))
         if message.status == Status.ERROR:
             st.error(message.error, icon=":material/error:")
         if message.status == Status.QUEUED:
             st.caption(QUEUED_NOTE)
-        if message.role == "assistant" and (caption := reply_caption(message)):
+        if message.role == "assistant" and (caption := reply_caption(message, ICONS)):
             st.caption(caption)
         if sources:
             render_sources(sources)
@@ -56,7 +59,7 @@ def render_sources(sources: list) -> None:
     """The document passages a reply was given, under the numbers it cites."""
     with st.expander("Sources"):
         for number, document, chunk in sources:
-            st.caption(source_label(number, document.name, document.kind, chunk.page))
+            st.caption(escape_markdown(source_label(number, document.name, document.kind, chunk.page)))
             st.text(chunk.text)
 
 
@@ -113,7 +116,7 @@ def render_divider(engine, context: Prompt) -> None:
     """The faint line above the oldest message the model is sent; the memory, if it covers what is above."""
     chat = context.chat
     summarised = chat.memory_enabled and memory.is_up_to_date(engine, chat, context.window)
-    st.caption(f"⋯ {outside_note(summarised)} ⋯", help=chat.memory if summarised else None)
+    st.caption(f"⋯ {outside_note(summarised)} ⋯", help=link_images(chat.memory) if summarised else None)
 
 
 def chat_context(chat_id: int, model: str | None) -> Prompt | None:
@@ -150,9 +153,10 @@ def follow_reply(reply: LiveReply, snapshot: bool) -> None:
         if not reply.pieces:
             waiting.caption("Waiting for the model's first words (it may be loading)…")
         if snapshot:
-            st.markdown("".join(reply.pieces))
+            st.markdown(link_images("".join(reply.pieces)))
         else:
-            st.write_stream(clear_when_text_arrives(reply.follow(until=time.monotonic() + FOLLOW_S), waiting))
+            pieces = link_images_as_streamed(reply.follow(until=time.monotonic() + FOLLOW_S))
+            st.write_stream(clear_when_text_arrives(pieces, waiting))
 
 
 def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:

@@ -375,12 +375,15 @@ class EmbeddedBackend:
 
 def _read_completion_chunks(pieces: queue.Queue, cancelled: StopSignal) -> Iterator[str | Metrics]:
     metrics = Metrics()
+    started = False  # the transcript ends with "Assistant:", which the model goes on with a space
     while (chunk := pieces.get()) is not None and not cancelled.is_set():
         if "error" in chunk:
             raise BackendError(f"The built-in model failed: {chunk['error']}")
         choice = chunk["choices"][0]
-        if choice.get("text"):
-            yield choice["text"]
+        text = choice.get("text") or ""
+        if text := text if started else text.lstrip():
+            started = True
+            yield text
         if choice.get("finish_reason"):
             metrics = _metrics_from_llamacpp(chunk)
     if not cancelled.is_set():

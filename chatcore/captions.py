@@ -7,9 +7,18 @@ from chatcore.context import Window
 from chatcore.models import Document, Status, tokens_per_second
 
 STATUS_NOTES = {
-    Status.STOPPED: "⏹ stopped",
-    Status.PARTIAL: "⚠️ interrupted: the reply stopped here",
-    Status.STREAMING: "✍️ still being written",
+    Status.STOPPED: "stopped",
+    Status.PARTIAL: "interrupted: the reply stopped here",
+    Status.STREAMING: "still being written",
+    Status.CUT: "cut off at the length limit: ask it to go on",
+}
+EMOJI = {Status.STOPPED: "⏹", Status.PARTIAL: "⚠️", Status.STREAMING: "✍️", Status.CUT: "✂️"}  # in exported files
+# Streamlit's Material icons, as its Markdown writes them: its own font draws them, where emoji need one installed.
+ICONS = {
+    Status.STOPPED: ":material/stop_circle:",
+    Status.PARTIAL: ":material/warning:",
+    Status.STREAMING: ":material/edit_note:",
+    Status.CUT: ":material/content_cut:",
 }
 
 
@@ -22,15 +31,15 @@ class Reply(Protocol):
     reply_ms: float | None
 
 
-def reply_caption(message: Reply) -> str:
-    """Model, token count and speed of a reply, and whether it was cut off."""
+def reply_caption(message: Reply, symbols: dict[str, str] = EMOJI) -> str:
+    """Model, token count and speed of a reply, and whether it was cut off, marked by one of `symbols`."""
     parts = [message.model] if message.model else []
     if message.reply_tokens:
         parts.append(f"{message.reply_tokens} tokens")
     if speed := tokens_per_second(message.reply_tokens, message.reply_ms):
         parts.append(f"{speed:.1f} tokens/s")
     if note := STATUS_NOTES.get(message.status):
-        parts.append(note)
+        parts.append(f"{symbols[message.status]} {note}")
     return " · ".join(parts)
 
 

@@ -7,6 +7,7 @@ from typing import Protocol
 from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
 from chatcore.tokens import MESSAGE_OVERHEAD_TOKENS, Ratio, estimate_tokens
 
+CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)  # the usual ones, offered up to a model's own
 MEMORY_HEADING = "Summary of the earlier conversation, which is no longer included in full:\n"
 DOCUMENTS_HEADING = "Context from the user's documents:\n"
 
@@ -94,6 +95,12 @@ class Window:
 def prompt_budget(num_ctx: int, reply_reserve: float = DEFAULT_REPLY_RESERVE) -> int:
     """Tokens the prompt may use, leaving room for the reply."""
     return int(num_ctx * (1 - reply_reserve))
+
+
+def context_length_choices(trained: int | None, setting: int) -> list[int]:
+    """The context lengths to offer a chat: the usual ones up to the model's own (`trained`), that one, the setting."""
+    usual = [length for length in CONTEXT_LENGTHS if not trained or length < trained]
+    return sorted({*usual, *([trained] if trained else []), choose_context_length(trained, setting)})
 
 
 def choose_context_length(trained: int | None, setting: int) -> int:

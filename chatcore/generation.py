@@ -125,7 +125,7 @@ def stream_reply(
                 continue
             reply.append(piece)
             yield piece
-        reply.status = Status.STOPPED if stopped(stop) else Status.COMPLETE
+        reply.status = Status.STOPPED if stopped(stop) else reply.ending()
     except BackendError as error:
         reply.fail(str(error))
         raise
@@ -135,7 +135,7 @@ def stream_reply(
     finally:
         pieces.close()
         reply.save()
-        if reply.status == Status.COMPLETE:
+        if reply.status in (Status.COMPLETE, Status.CUT):
             record_usage(engine, prompt, turn.user_message_id, turn.reply_id, reply.text(), reply.metrics)
 
 
@@ -161,6 +161,10 @@ class ReplyRecorder:
         if time.monotonic() - self.last_flush >= FLUSH_INTERVAL_S:
             store.update_message(self.engine, self.message_id, content=self.text())
             self.last_flush = time.monotonic()
+
+    def ending(self) -> Status:
+        """How a reply the backend finished ended: complete, or cut at the length the model may write."""
+        return Status.CUT if self.metrics.done_reason == "length" else Status.COMPLETE
 
     def fail(self, error: str) -> None:
         """Mark the reply as failed with a message for the user."""

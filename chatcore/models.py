@@ -39,11 +39,13 @@ def tokens_per_second(reply_tokens: int | None, reply_ms: float | None) -> float
 
 
 class Status(StrEnum):
-    """Where a message stands: queued, being written, complete, stopped by the user, cut off, or failed."""
+    """Where a message stands: queued, being written, complete, cut at the length limit, stopped by the user,
+    cut off by a failure, or failed."""
 
     QUEUED = "queued"
     STREAMING = "streaming"
     COMPLETE = "complete"
+    CUT = "cut"  # ended by the model at the length it may write (Ollama's done_reason "length")
     STOPPED = "stopped"
     PARTIAL = "partial"
     ERROR = "error"

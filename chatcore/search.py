@@ -5,18 +5,20 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from chatcore.markdown import escape_markdown
 from chatcore.words import query_words
 
 RESULTS = 20
+FOUND = "\x02", "\x03"  # around the words found in a snippet: characters nobody types, told apart from the text
 
 SQLITE_MESSAGES = text(
-    "SELECT m.chat_id, c.title, m.id, snippet(message_fts, 0, '**', '**', '…', 10) "
+    "SELECT m.chat_id, c.title, m.id, snippet(message_fts, 0, char(2), char(3), '…', 10) "
     "FROM message_fts JOIN message m ON m.id = message_fts.rowid JOIN chat c ON c.id = m.chat_id "
     "WHERE message_fts MATCH :query ORDER BY message_fts.rowid DESC LIMIT :limit"
 )
 POSTGRES_MESSAGES = text(
     "SELECT m.chat_id, c.title, m.id, ts_headline('simple', m.content, q, "
-    "'StartSel=**, StopSel=**, MaxWords=14, MinWords=5, MaxFragments=1, FragmentDelimiter=…') "
+    "'StartSel=\x02, StopSel=\x03, MaxWords=14, MinWords=5, MaxFragments=1, FragmentDelimiter=…') "
     "FROM message m JOIN chat c ON c.id = m.chat_id, to_tsquery('simple', :query) q "
     "WHERE to_tsvector('simple', m.content) @@ q ORDER BY m.id DESC LIMIT :limit"
 )
@@ -33,6 +35,12 @@ class Hit:
     title: str
     message_id: int | None = None
     snippet: str = ""
+
+
+def hit_label(hit: Hit) -> str:
+    """Markdown naming a hit: its chat's title and the snippet as typed, the words found in bold."""
+    label = hit.title if hit.message_id is None else f"{hit.title} · {hit.snippet}"
+    return escape_markdown(label).replace(FOUND[0], "**").replace(FOUND[1], "**")
 
 
 def search_chats(engine: Engine, query: str, limit: int = RESULTS) -> list[Hit]:

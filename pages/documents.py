@@ -7,6 +7,7 @@ import sidebar
 from chatcore import documents, store
 from chatcore.captions import document_caption
 from chatcore.ingestion import KINDS
+from chatcore.markdown import link_images
 from chatcore.models import Document
 
 LIBRARY = "library"
@@ -66,7 +67,7 @@ def render_summary(document: Document) -> None:
         st.caption(progress)
     if document.summary:
         with st.expander("Summary", key=f"summary-{document.id}"):  # stays open when the page redraws it
-            st.markdown(document.summary)
+            st.markdown(link_images(document.summary))
             st.caption(f"Written by {document.summary_model}.")
     elif not resources.backend_choice().backend.follows_instructions:
         st.caption("No summary yet: the built-in demo model cannot write one. Start Ollama to have it written.")

@@ -1,5 +1,7 @@
 """The UI through AppTest: sidebar, chat page, streaming, errors, against the stand-in Ollama."""
 
+import re
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -44,12 +46,22 @@ def send(at: AppTest, text: str) -> AppTest:
     return at.run()
 
 
+def as_typed(markdown: str) -> str:
+    """Text shown as typed (its punctuation escaped), as it reads on screen."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def chat_buttons(at: AppTest) -> list[str]:
-    return [button.label for button in at.sidebar.button if button.key and button.key.startswith("chat-")]
+    return [as_typed(button.label) for button in at.sidebar.button if button.key and button.key.startswith("chat-")]
+
+
+def shown_text(message) -> str:
+    """A message's text as shown: the user's as typed, a reply as Markdown."""
+    return (message.text if message.name == "user" else message.markdown)[0].value
 
 
 def transcript(at: AppTest) -> list[tuple[str, str]]:
-    return [(message.name, message.markdown[0].value) for message in at.chat_message if message.markdown]
+    return [(message.name, shown_text(message)) for message in at.chat_message if message.text or message.markdown]
 
 
 def test_first_visit_shows_an_empty_chat(app_env):
@@ -123,6 +135,12 @@ def test_chat_settings_are_saved_and_sent(app_env, db_url):
     assert at.sidebar.text_area[0].value == "Answer in French."
 
 
+def test_only_context_lengths_the_model_supports_are_offered(app_env):
+    at = send(open_app(), "hello")
+    assert at.sidebar.select_slider[0].options == ["2048", "4096", "8192"]  # the stand-in's llama: 8,192
+    assert "8,192 tokens" in at.sidebar.select_slider[0].help
+
+
 def test_a_new_chat_starts_with_the_last_settings(app_env):
     at = send(open_app(), "first")
     save_settings(at, **{"System prompt": "Be brief.", "Context length (tokens)": 2048})
@@ -159,6 +177,22 @@ def test_model_picker_lists_ollama_models_and_is_saved_per_chat(app_env):
     assert app_env.chat_requests[-1]["model"] == "qwen2.5:0.5b"
     assert "qwen2.5:0.5b" in at.chat_message[1].caption[0].value
     assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b"
+
+
+def test_a_chat_keeps_its_model_while_it_is_unavailable_until_another_is_chosen(app_env, db_url, monkeypatch):
+    engine = store.open_engine(db_url)
+    chat = store.create_chat(engine, model="qwen2.5:0.5b")
+    store.add_message(engine, chat.id, "user", "hi")
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # Ollama is down: the built-in model is offered
+    at = open_app()
+    assert "qwen2.5:0.5b, is not available" in at.sidebar.warning[0].value
+    assert at.sidebar.selectbox[0].value is None and at.chat_input[0].disabled
+    monkeypatch.setenv("OLLAMA_HOST", app_env.url)  # back
+    at = open_app()
+    assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b" and not at.sidebar.warning
+    assert store.get_chat(engine, chat.id).model == "qwen2.5:0.5b"
+    at.sidebar.selectbox[0].set_value("llama3:8b").run()
+    assert store.get_chat(engine, chat.id).model == "llama3:8b"
 
 
 def test_error_mid_stream_is_shown_and_the_question_kept(app_env):
@@ -218,7 +252,7 @@ def test_a_reply_keeps_being_written_after_the_page_run_ends(app_env):
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
     user, assistant = at.chat_message
-    assert user.markdown[0].value == "take your time"
+    assert user.text[0].value == "take your time"
     assert assistant.markdown[0].value == LONG_REPLY
     assert "interrupted" not in assistant.caption[0].value
 
@@ -268,7 +302,7 @@ def test_only_the_latest_messages_render_until_asked(app_env, db_url):
         store.add_message(engine, chat.id, "user", f"message {index}")
     at = open_app()
     assert at.chat_message.len == 20
-    assert at.chat_message[0].markdown[0].value == "message 40"
+    assert at.chat_message[0].text[0].value == "message 40"
     at.button(key="show-earlier").click().run()
     assert at.chat_message.len == 60
 
@@ -292,6 +326,28 @@ def test_deep_link_opens_that_chat(app_env, db_url):
     at.query_params["chat"] = str(wanted.id)
     at.run()
     assert transcript(at) == [("user", "linked")]
+
+
+def test_a_reply_cut_at_the_length_limit_says_so(app_env, db_url):
+    at = send(open_app(), "hello")
+    store.update_chat(store.open_engine(db_url), at.session_state.chat_id, options={"num_predict": 1})
+    send(at, "count to ten")
+    assert at.chat_message[3].markdown[0].value.strip() == "Echo:"
+    assert "cut off at the length limit" in at.chat_message[3].caption[0].value
+
+
+def test_a_link_to_a_deleted_chat_says_so_and_opens_no_other(app_env, db_url):
+    engine = store.open_engine(db_url)
+    store.add_message(engine, store.create_chat(engine).id, "user", "still here")
+    gone = store.create_chat(engine)
+    store.delete_chat(engine, gone.id)
+    at = AppTest.from_file(ENTRY, default_timeout=30)
+    at.query_params["chat"] = str(gone.id)
+    at.run()
+    assert f"Chat {gone.id} no longer exists" in at.warning[0].value
+    assert at.session_state.chat_id is None and transcript(at) == []
+    assert "delete" not in [button.key for button in at.button] and len(chat_buttons(at)) == 1
+    assert "chat" not in at.query_params
 
 
 def test_stored_partial_and_error_replies_render_as_such(app_env, db_url):
@@ -322,11 +378,11 @@ def test_search_opens_the_chat_at_the_matching_message(app_env, db_url):
     assert len(hits) == 1 and "**needle**" in hits[0].label
     hits[0].click().run()
     assert at.session_state.chat_id == wanted.id
-    shown = [message.markdown[0].value for message in at.chat_message]
+    shown = [message.text[0].value for message in at.chat_message]
     assert shown[5] == "the needle is here" and len(shown) == 5 + 1 + 10  # the messages around it, not all 80
     assert at.button(key="show-latest").label == "Show the latest messages (64 more)"
     at.button(key="show-latest").click().run()
-    assert [message.markdown[0].value for message in at.chat_message][-1] == "filler 79"
+    assert [message.text[0].value for message in at.chat_message][-1] == "filler 79"
 
 
 def test_search_without_results_says_so(app_env):
@@ -433,7 +489,7 @@ def test_messages_outside_the_window_are_marked(app_env, db_url):
     assert dividers(at) == ["⋯ earlier messages are not sent to the model ⋯"]
     shown = list(at.main.children[0].children.values())  # the history, in page order
     divider_at = next(index for index, element in enumerate(shown) if element.type == "caption")
-    assert shown[divider_at + 1].markdown[0].value.startswith("26: ")  # the oldest of the 34
+    assert shown[divider_at + 1].text[0].value.startswith("26: ")  # the oldest of the 34
     newest = store.recent_messages(engine, chat.id, limit=1)[0]
     store.save_memory(engine, chat.id, expected_until=None, memory="Questions about trams.", until=newest.id)
     at.run()
@@ -454,6 +510,25 @@ def test_a_message_too_long_for_the_context_is_refused_and_kept(app_env):
     at.run()
     assert transcript(at) == [("user", "x" * 20_000)]
     assert "Your message is saved" in at.chat_message[1].error[0].value
+
+
+def test_a_message_too_long_after_a_turn_is_shown_with_its_error_and_edit_acts_on_it(app_env):
+    at = send(open_app(), "hello")
+    at.chat_input[0].set_value("x" * 20_000).run()  # refused in the run that sends it
+    assert transcript(at)[2:] == [("user", "x" * 20_000)]
+    assert "Your message is saved" in at.chat_message[3].error[0].value
+    at.button(key="edit").click().run()
+    assert at.text_area[0].label == "Edit your last message" and at.text_area[0].value == "x" * 20_000
+    at.text_area[0].set_value("short now")
+    next(button for button in at.form_submit_button if button.label == "Send").click().run()
+    wait_for_reply(at, at.session_state.chat_id)
+    at.run()
+    assert transcript(at) == [
+        ("user", "hello"),
+        ("assistant", "Echo: hello"),
+        ("user", "short now"),
+        ("assistant", "Echo: short now"),
+    ]
 
 
 def test_chatting_through_several_ollama_hosts(app_env, monkeypatch):
@@ -496,7 +571,7 @@ def test_a_pdf_added_to_the_chat_is_cited_with_its_page_under_sources(app_env, e
     assert "[1] google-doc-document.pdf, page 1\nExample document\nBeautiful is better than ugly." in system["content"]
     sources = at.chat_message[-1].expander[0]
     assert sources.label == "Sources"
-    assert sources.caption[0].value == "[1] google-doc-document.pdf, page 1"
+    assert as_typed(sources.caption[0].value) == "[1] google-doc-document.pdf, page 1"
     assert "Beautiful is better than ugly." in sources.text[0].value
     assert at.chat_message[1].expander.len == 0  # the first reply was given no documents
 

@@ -238,8 +238,29 @@ def test_embedded_model_gives_a_short_real_reply(engine, replies):
     reply = reply_to(replies, EmbeddedBackend(), chat.id, "What is the capital of France?", EMBEDDED_MODEL)
     saved = store.recent_messages(engine, chat.id, limit=5)[-1]
     assert reply.strip() and "User:" not in reply
+    assert reply == reply.lstrip()
     assert (saved.content, saved.status) == (reply, Status.COMPLETE)
     assert saved.reply_tokens > 0 and saved.prompt_tokens > 0
+
+
+class ScriptedServer:
+    """Stands in for the built-in model's llama.cpp server: fixed pieces of text, then the end."""
+
+    def __init__(self, texts: list[str], finish_reason: str = "stop"):
+        self.texts = texts
+        self.finish_reason = finish_reason
+
+    def handle_completions(self, request: dict, on_chunk) -> None:
+        for text in self.texts:
+            on_chunk({"choices": [{"text": text, "finish_reason": None}]})
+        usage = {"prompt_tokens": 9, "completion_tokens": len(self.texts)}
+        on_chunk({"choices": [{"text": "", "finish_reason": self.finish_reason}], "usage": usage, "timings": {}})
+
+
+def test_the_built_in_models_reply_starts_with_its_first_word(monkeypatch):
+    monkeypatch.setattr(EmbeddedBackend, "_server", ScriptedServer([" ", " There", " are", " two."]))
+    pieces = list(EmbeddedBackend().stream_chat(EMBEDDED_MODEL, [{"role": "user", "content": "Hi"}], {}))
+    assert pieces[:-1] == ["There", " are", " two."]
 
 
 def test_embedded_model_stops_when_the_reply_is_stopped(engine, replies):

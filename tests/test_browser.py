@@ -611,3 +611,69 @@ def save_screenshot(page, tmp_path: Path) -> None:
     page.screenshot(path=str(shot))
     if os.environ.get("CHATCORE_UPDATE_SCREENSHOT"):
         shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+
+
+@pytest.fixture
+def listener():
+    """A local HTTP server that records every request it gets: what a page must never fetch by itself."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    requested = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+
+        def log_message(self, format, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    Thread(target=server.serve_forever, daemon=True).start()
+    server.requested = requested
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_images_in_messages_and_titles_are_never_fetched_but_shown_as_links(browser, app, ollama, listener):
+    from playwright.sync_api import expect
+
+    leak = f"{listener.url}/leak?secret=4711"
+    ollama.token_delay = 0.05  # the images arrive in pieces, over several bursts
+    ollama.reply = lambda messages: (
+        f'Look: ![a chart]( {leak}&inline "the title" ) then ![by reference][chart] and '
+        f'[![nested]( {leak}&nested )]( https://example.com ) <img src="{leak}&html"> done.\n\n'
+        f"[chart]: {leak}&reference"
+    )
+    page = open_page(browser, app)
+    ask(page, f"Show me ![my own]({leak}&question)")
+    reply = page.locator(MESSAGES).nth(1)
+    expect(reply).to_contain_text("done.", timeout=15_000)
+    settle(page)
+    reload(page)  # the history, drawn from the database
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("done.")
+    assert listener.requested == []
+    assert page.locator(f'{MESSAGES} a[href="{leak}&inline"]').count() == 1  # the user may open it
+    assert page.locator(f"{MESSAGES} img, [data-testid='stSidebar'] img").count() == 0
+    page.close()
+
+
+def test_the_users_own_text_and_chat_titles_show_as_typed(browser, app, tmp_path):
+    from playwright.sync_api import expect
+
+    typed = "What does __init__.py do? *x* and $5 or $6"
+    page = open_page(browser, app)
+    ask(page, typed)
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+    settle(page)
+    expect(page.locator(MESSAGES).nth(1).locator('[data-testid="stCaptionContainer"]')).to_contain_text("tokens/s")
+    expect(page.locator(MESSAGES).first).to_contain_text(typed)
+    expect(page.locator('[data-testid="stSidebar"]').get_by_role("button", name=typed)).to_be_visible()
+    assert page.locator(f"{MESSAGES} strong, {MESSAGES} em, [data-testid='stSidebar'] em").count() == 0
+    save_screenshot(page, tmp_path)
+    page.close()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatcore.captions import context_caption, document_caption, outside_note, reply_caption
+from chatcore.captions import ICONS, context_caption, document_caption, outside_note, reply_caption
 from chatcore.context import Part, Window
 from chatcore.models import Document, Message, Status
 
@@ -16,12 +16,18 @@ from chatcore.models import Document, Message, Status
         ({"model": "m", "status": Status.PARTIAL}, "m · ⚠️ interrupted: the reply stopped here"),
         ({"model": "m", "status": Status.STOPPED}, "m · ⏹ stopped"),
         ({"status": Status.STREAMING}, "✍️ still being written"),
+        ({"model": "m", "status": Status.CUT}, "m · ✂️ cut off at the length limit: ask it to go on"),
         ({"status": Status.ERROR}, ""),
         ({}, ""),
     ],
 )
 def test_reply_caption(fields, caption):
     assert reply_caption(Message(chat_id=1, role="assistant", **fields)) == caption
+
+
+def test_the_page_marks_a_reply_with_an_icon_its_font_draws():
+    message = Message(chat_id=1, role="assistant", model="m", status=Status.STOPPED)
+    assert reply_caption(message, ICONS) == "m · :material/stop_circle: stopped"
 
 
 SENT = Window(

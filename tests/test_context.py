@@ -8,6 +8,7 @@ from chatcore.context import (
     Pinned,
     build_window,
     choose_context_length,
+    context_length_choices,
     prompt_budget,
     request_options,
 )
@@ -145,3 +146,16 @@ def test_unmeasured_cost_is_what_the_prompt_cost_beyond_the_measured_parts():
     chars, tokens = window.unmeasured_cost(prompt_tokens=120)
     assert chars == 36 + 80
     assert tokens == 120 - 20 - 2 * 4  # less the measured reply and question, less two messages' overhead
+
+
+@pytest.mark.parametrize(
+    ("trained", "setting", "offered"),
+    [
+        (4096, 131072, [2048, 4096]),
+        (8192, 4096, [2048, 4096, 8192]),
+        (40960, 3000, [2048, 3000, 4096, 8192, 16384, 32768, 40960]),
+        (None, 8192, [2048, 4096, 8192, 16384, 32768, 65536, 131072]),
+    ],
+)
+def test_only_lengths_the_model_supports_are_offered(trained, setting, offered):
+    assert context_length_choices(trained, setting) == offered

@@ -36,6 +36,15 @@ def test_complete_turn_saves_both_messages_with_metrics(engine, replies, chat):
     assert (user.tokens, assistant.tokens) == (5, 3)
 
 
+def test_a_reply_ended_at_the_length_limit_is_saved_as_cut_with_its_counts(engine, standin, replies, chat):
+    standin.reply = lambda messages: "one two three four five"
+    store.update_chat(engine, chat.id, options={"num_ctx": 2048, "num_predict": 3})
+    assert reply_to(replies, OllamaBackend(standin.url), chat.id, "count", "llama3:8b") == "one two three "
+    user, assistant = messages(engine, chat.id)
+    assert (assistant.status, assistant.reply_tokens) == (Status.CUT, 3)
+    assert user.tokens and assistant.tokens == 3  # measured, as for a complete reply
+
+
 def test_request_carries_num_ctx_and_the_history(replies, chat):
     backend = FakeBackend(replies=["one", "two"])
     reply_to(replies, backend, chat.id, "first")

@@ -179,7 +179,7 @@ MALFORMED = [
     pytest.param(
         set_field("chats.1.messages.1.status", "done"),
         "chats[1].messages[1].status: Input should be "
-        "'queued', 'streaming', 'complete', 'stopped', 'partial' or 'error'",
+        "'queued', 'streaming', 'complete', 'cut', 'stopped', 'partial' or 'error'",
         id="unknown status",
     ),
     pytest.param(

@@ -51,8 +51,15 @@ def test_search_finds_titles_then_messages(engine, chats, query, expected):
 
 def test_snippet_marks_the_match(engine, chats):
     [hit] = search.search_chats(engine, "boil")
-    assert "**boil**" in hit.snippet
+    assert "\x02boil\x03" in hit.snippet
     assert hit.title == "Dinner 100% ideas_v2"
+
+
+def test_a_hit_shows_its_title_and_snippet_as_typed_and_the_match_in_bold(engine, chats):
+    store.add_message(engine, chats["pasta"], "user", "Does __init__.py *simmer* it?")
+    [hit] = search.search_chats(engine, "simmer")
+    typed_up_to_the_match = "Dinner 100\\% ideas\\_v2 · Does \\_\\_init\\_\\_\\.py \\***simmer**"
+    assert search.hit_label(hit).startswith(typed_up_to_the_match)
 
 
 def test_index_follows_updates_and_deletes(engine, chats):
