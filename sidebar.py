@@ -14,7 +14,7 @@ from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 
-CHATS_STEP = 50
+CHATS_STEP = 20  # each chat listed is a button the browser redraws at every run, while a reply streams too
 ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
 PAGE_LINKS = (
@@ -116,8 +116,11 @@ def render_chat_list(engine, current: int | None) -> None:
 
 def render_chat_settings(engine, chat_id: int) -> None:
     """Title, system prompt, temperature, context length and memory of the current chat; export and delete it."""
+    settings = st.expander("Chat settings", key="chat-settings", on_change="rerun")
+    if not settings.open:  # drawn only when open: every widget on the page slows the redraw of every run
+        return
     chat = store.get_chat(engine, chat_id)
-    with st.expander("Chat settings"):
+    with settings:
         with st.form(f"settings-{chat_id}", border=False):
             title = st.text_input("Title", value=chat.title, max_chars=200)
             system_prompt = st.text_area("System prompt", value=chat.system_prompt, placeholder="e.g. Answer briefly.")

@@ -18,6 +18,8 @@ _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # ASCII punctuation, which a ba
 
 def link_images(text: str) -> str:
     """Markdown that shows each image of `text` as a link to it, and is `text` itself when it has none."""
+    if "![" not in text:  # every image starts so: no need to parse (this runs at every piece of a streamed reply)
+        return text
     found = _inlines_with_images(text)
     if not found:
         return text

@@ -107,8 +107,17 @@ def test_switching_chats(app_env):
     assert at.query_params["chat"] == str(first_id)
 
 
+def open_settings(at: AppTest) -> AppTest:
+    """Open the sidebar's chat settings, which are drawn only while open."""
+    at.session_state["chat-settings"] = True
+    at.run()
+    assert not at.exception
+    return at
+
+
 def save_settings(at: AppTest, **values) -> AppTest:
     """Fill the sidebar's chat settings form and save it."""
+    open_settings(at)
     kinds = ("text_input", "text_area", "slider", "select_slider", "toggle")
     widgets = [w for kind in kinds for w in at.sidebar.get(kind)]
     for label, value in values.items():
@@ -116,6 +125,12 @@ def save_settings(at: AppTest, **values) -> AppTest:
     at.sidebar.form_submit_button[0].click().run()
     assert not at.exception
     return at
+
+
+def test_chat_settings_are_drawn_only_while_open(app_env):
+    at = send(open_app(), "hello")
+    assert at.sidebar.form_submit_button.len == 0
+    assert open_settings(at).sidebar.form_submit_button.len == 1
 
 
 def test_rename_chat(app_env):
@@ -131,12 +146,12 @@ def test_chat_settings_are_saved_and_sent(app_env, db_url):
     request = app_env.chat_requests[-1]
     assert request["messages"][0] == {"role": "system", "content": "Answer in French."}
     assert request["options"] == {"num_ctx": 8192, "temperature": 0.3}
-    at = open_app()
+    at = open_settings(open_app())
     assert at.sidebar.text_area[0].value == "Answer in French."
 
 
 def test_only_context_lengths_the_model_supports_are_offered(app_env):
-    at = send(open_app(), "hello")
+    at = open_settings(send(open_app(), "hello"))
     assert at.sidebar.select_slider[0].options == ["2048", "4096", "8192"]  # the stand-in's llama: 8,192
     assert "8,192 tokens" in at.sidebar.select_slider[0].help
 
@@ -152,7 +167,7 @@ def test_a_new_chat_starts_with_the_last_settings(app_env):
 
 
 def test_delete_asks_first_and_cancel_keeps_the_chat(app_env):
-    at = send(open_app(), "keep me")
+    at = open_settings(send(open_app(), "keep me"))
     at.button(key="delete").click().run()
     assert "cannot be undone" in at.warning[0].value
     at.button(key="delete-no").click().run()
@@ -161,7 +176,7 @@ def test_delete_asks_first_and_cancel_keeps_the_chat(app_env):
 
 
 def test_delete_removes_the_chat_and_its_messages(app_env):
-    at = send(open_app(), "short lived")
+    at = open_settings(send(open_app(), "short lived"))
     at.button(key="delete").click().run()
     at.button(key="delete-yes").click().run()
     assert chat_buttons(at) == []
@@ -307,14 +322,14 @@ def test_only_the_latest_messages_render_until_asked(app_env, db_url):
     assert at.chat_message.len == 60
 
 
-def test_chat_list_shows_fifty_then_more(app_env, db_url):
+def test_chat_list_shows_twenty_then_more(app_env, db_url):
     engine = store.open_engine(db_url)
-    for _ in range(55):
+    for _ in range(25):
         store.create_chat(engine)
     at = open_app()
-    assert len(chat_buttons(at)) == 50
+    assert len(chat_buttons(at)) == 20
     at.button(key="more-chats").click().run()
-    assert len(chat_buttons(at)) == 55
+    assert len(chat_buttons(at)) == 25
 
 
 def test_deep_link_opens_that_chat(app_env, db_url):
@@ -343,6 +358,7 @@ def test_a_link_to_a_deleted_chat_says_so_and_opens_no_other(app_env, db_url):
     store.delete_chat(engine, gone.id)
     at = AppTest.from_file(ENTRY, default_timeout=30)
     at.query_params["chat"] = str(gone.id)
+    at.session_state["chat-settings"] = True  # open: were a chat selected, its Delete would show
     at.run()
     assert f"Chat {gone.id} no longer exists" in at.warning[0].value
     assert at.session_state.chat_id is None and transcript(at) == []
