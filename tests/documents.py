@@ -55,7 +55,8 @@ def pdf_file(contents: list[str], font: str, extra: tuple[str, ...] = (), resour
 
 def stream(entries: str, data: str) -> str:
     """A stream object: its dictionary's entries besides the length, and its data (Latin-1)."""
-    return f"<< {entries} /Length {len(data.encode('latin-1'))} >>\nstream\n{data}\nendstream"
+    dictionary = " ".join(filter(None, ["<<", entries, f"/Length {len(data.encode('latin-1'))}", ">>"]))
+    return f"{dictionary}\nstream\n{data}\nendstream"
 
 
 def assemble_pdf(objects: list[str]) -> bytes:
