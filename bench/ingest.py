@@ -8,10 +8,11 @@ Retrieval is timed over text-like chunks, whose words follow Zipf's law as a lan
 words are in some chunks and not others; then over the same chunks with 768-dimension vectors, fused, as a
 ratio to the words alone; then over the worst case, a small vocabulary where every word of the question is
 in nearly every chunk, so every chunk is ranked.
-The corpus run adds every file of the shared corpus and sample documents (`shared/corpus`, `shared/docs`) to a
-fresh SQLite database: files per second (against reading them in this process, without a worker or a database),
-the slowest five, the peak memory of reading them, and how many files had each outcome.
-Run: python bench/ingest.py
+The corpus run adds every file of the sample documents (`shared/docs`) and, when given, of the real-world corpus
+of odd files (bench/corpus-sources.md lists them) to a fresh SQLite database: files per second (against reading
+them in this process, without a worker or a database), the slowest five, the peak memory of reading them, and how
+many files had each outcome.
+Run: python bench/ingest.py [FOLDER]  (the real-world corpus's folder; by default CHATCORE_TEST_CORPUS's, if set)
 """
 
 import itertools
@@ -227,10 +228,13 @@ def measure_corpus(folders: list[Path]) -> None:
 
 
 def main() -> None:
-    if folders := [folder for folder in (CORPUS, SAMPLES) if folder.is_dir()]:
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS
+    if corpus and not corpus.is_dir():
+        sys.exit(f"no folder {corpus}: give the real-world corpus's folder, or nothing")
+    if folders := [folder for folder in (corpus, SAMPLES) if folder and folder.is_dir()]:
         measure_corpus(folders)
     else:
-        print(f"corpus: skipped, no shared documents in {CORPUS} or {SAMPLES}")
+        print(f"corpus: skipped, no sample documents in {SAMPLES} and no corpus given")
     data = make_pdf(pdf_pages(random.Random(7)))
     measure("sqlite", data)
     if os.environ.get("CHATCORE_TEST_POSTGRES_URL"):

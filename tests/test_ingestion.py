@@ -1,13 +1,10 @@
 """Reading documents: text per page or section from real and generated files, and every bad input refused clearly."""
 
-import io
-import zipfile
-
 import pytest
-from pypdf import PdfReader, PdfWriter
 
 from chatcore.ingestion import DocumentError, decode_text, extract_document, normalise_whitespace
 from tests.documents import make_pdf, sample
+from tests.odd_files import encrypted_pdf, zipped
 
 LIMIT = 50 * 2**20
 
@@ -58,14 +55,6 @@ def test_sample_documents_without_usable_text_are_refused(name, message):
         extract_sample(name)
 
 
-def zipped(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
@@ -87,14 +76,6 @@ def zipped(files: dict[str, bytes]) -> bytes:
 def test_bad_input_is_refused_with_a_clear_message(name, data, message):
     with pytest.raises(DocumentError, match=message):
         extract_document(name, data, LIMIT)
-
-
-def encrypted_pdf(text: str, user_password: str) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([text]))))
-    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    return buffer.getvalue()
 
 
 def test_a_pdf_encrypted_with_an_empty_password_is_read_and_one_with_a_password_is_refused():
