@@ -16,12 +16,12 @@ import streamlit as st
 import resources
 import sidebar
 from chatcore import documents, memory, store
-from chatcore.captions import context_caption, outside_note, reply_caption
+from chatcore.captions import context_caption, finished_note, outside_note, reply_caption
 from chatcore.ingestion import KINDS
 from chatcore.models import Message, Status
 from chatcore.prompt import ContextOverflowError, Prompt
 from chatcore.replies import ChatBusyError, LiveReply
-from chatcore.retrieval import source_label
+from chatcore.retrieval import given_label
 
 # The browser redraws every message on the page at each run, so each one shown delays a reply's first words.
 HISTORY_SHOWN = 20  # the newest messages shown at first
@@ -47,17 +47,17 @@ def render_message(message: Message, sources: list) -> None:
         if message.status == Status.QUEUED:
             st.caption(QUEUED_NOTE)
         if message.role == "assistant" and (caption := reply_caption(message)):
-            st.caption(caption)
+            st.caption(caption, help=finished_note(message))
         if sources:
             render_sources(sources)
 
 
 def render_sources(sources: list) -> None:
-    """The document passages a reply was given, under the numbers it cites."""
+    """The document passages a reply was given, under the numbers it cites, kept when a document is deleted."""
     with st.expander("Sources"):
-        for number, document, chunk in sources:
-            st.caption(source_label(number, document.name, document.kind, chunk.page))
-            st.text(chunk.text)
+        for source, present in sources:
+            st.caption(given_label(source, present))
+            st.text(source.text)
 
 
 def render_messages(engine, messages: list[Message], context: Prompt | None, found: int | None = None) -> None:

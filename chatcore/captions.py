@@ -1,10 +1,11 @@
 """Short lines shown under messages and above the input."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
 
 from chatcore.context import Window
-from chatcore.models import Document, Status, tokens_per_second
+from chatcore.models import Document, Message, Status, tokens_per_second
 
 STATUS_NOTES = {
     Status.STOPPED: "⏹ stopped",
@@ -32,6 +33,16 @@ def reply_caption(message: Reply) -> str:
     if note := STATUS_NOTES.get(message.status):
         parts.append(note)
     return " · ".join(parts)
+
+
+def format_time(moment: datetime) -> str:
+    """A timestamp for people, to the second, in UTC."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def finished_note(message: Message) -> str | None:
+    """When a reply was finished, if that was recorded."""
+    return f"Finished {format_time(message.finished_at)}" if message.finished_at else None
 
 
 def context_caption(window: Window, total_messages: int, memory_enabled: bool, pending: Iterable[str] = ()) -> str:
