@@ -225,13 +225,11 @@ def refuse(show, reason: Exception, text: str = "") -> None:
 def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
     """Add the files sent (creating the chat if needed), then save the message and answer or queue it."""
     if chat_id is None:
-        defaults = {"num_ctx": resources.settings().num_ctx}
         try:
-            chat_id = store.create_chat_like_latest(engine, model, defaults).id
+            chat_id = sidebar.start_chat(engine, model)
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
             return None
-        st.session_state.chat_id = chat_id
     add_files(engine, chat_id, submitted.files)
     if submitted.text.strip():
         show_latest()  # after a send, the view returns to the recent messages

@@ -128,9 +128,7 @@ def add_chat(session: Session, record: ChatRecord) -> None:
 
 def add_messages(session: Session, chat_id: int, records: list[MessageRecord]) -> dict[int, Message]:
     """Stage messages at the end of a chat, with the passages each was given; by their ids in the file."""
-    added = {
-        record.id: Message(chat_id=chat_id, **record.model_dump(exclude={"id", "sources"})) for record in records
-    }
+    added = {record.id: Message(chat_id=chat_id, **record.model_dump(exclude={"id", "sources"})) for record in records}
     session.add_all(added.values())
     session.flush()  # assigns the messages' ids, which their sources and a chat's memory refer to
     session.add_all(

@@ -19,7 +19,7 @@ from tests.ollama_standin import StandinOllama
 POSTGRES_URL = os.environ.get("CHATCORE_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """A URL for an empty database of this test's own, on each supported database."""
     if request.param == "sqlite":

@@ -20,6 +20,7 @@ from tests.documents import SAMPLES, sample
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
+pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+STALE = '[data-stale="true"]'  # an element of an earlier run, faded until the frontend removes it
 MESSAGES = '[data-testid="stChatMessage"]'
 INPUT = '[data-testid="stChatInput"] textarea'
 MAIN = '[data-testid="stMain"]'
@@ -148,8 +150,9 @@ def open_page(browser, url):
 
 
 def settle(page) -> None:
+    """Wait for the run to end and the frontend to drop what the run no longer draws."""
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(300)  # the frontend settles a moment after a run ends
+    page.wait_for_selector(STALE, state="detached", timeout=30_000)
 
 
 def ask(page, text: str) -> None:

@@ -147,6 +147,7 @@ def test_a_chat_is_read_in_a_fixed_number_of_queries(engine, sample_chats, fmt):
     assert len(queries) == len(sample_chats) * per_chat + documents_of_all
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(Format))
 def test_ten_thousand_messages_export_whole_and_in_order(engine, fmt):
     chat = store.create_chat(engine)
