@@ -153,15 +153,15 @@ def render_delete(engine, chat) -> None:
         st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
         return
     st.warning(f"Delete “{chat.title}” and all its messages? This cannot be undone.")
-    yes, no = st.columns(2)
-    with yes:
+    answer = st.container(horizontal=True)  # each button as wide as its words
+    with answer:
         delete = destructive_button("Delete chat", key="delete-yes")
     if delete:
         resources.replies_service().stop(chat.id)
         store.delete_chat(engine, chat.id)
         select_chat(None)
         st.rerun()
-    no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+    answer.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
 
 
 def render_export_button(engine, chat_id: int) -> None:

@@ -82,12 +82,12 @@ def render_delete(engine, document: Document) -> None:
         f"Delete “{document.name}”? Chats will no longer use it. Replies that cited it keep the passages they were "
         "given, marked “document deleted”. This cannot be undone."
     )
-    yes, no = st.columns(2)
-    with yes:
+    answer = st.container(horizontal=True)
+    with answer:
         sidebar.destructive_button(
             "Delete document", key=f"delete-yes-{document.id}", on_click=delete, args=(engine, document.id)
         )
-    no.button("Cancel", key=f"delete-no-{document.id}", on_click=st.session_state.pop, args=(CONFIRM, None))
+    answer.button("Cancel", key=f"delete-no-{document.id}", on_click=st.session_state.pop, args=(CONFIRM, None))
 
 
 def delete(engine, document_id: int) -> None:

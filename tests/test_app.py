@@ -64,6 +64,7 @@ def test_sending_streams_the_reply_and_saves_the_chat(app_env):
     assert transcript(at) == [("user", "hello"), ("assistant", "Echo: hello")]
     caption = at.chat_message[1].caption[0].value
     assert "llama3:8b" in caption and "2 tokens" in caption and "tokens/s" in caption
+    assert at.chat_message[1].caption[0].help.startswith("Finished 20")  # when the reply ended, on hover
     assert chat_buttons(at) == ["hello"]
     assert at.query_params["chat"] == str(at.session_state.chat_id)
     assert app_env.chat_requests[-1]["options"]["num_ctx"] == 4096

@@ -15,6 +15,7 @@ from chatcore import documents, store
 from chatcore.archive import parse_archive
 from chatcore.export import ExportError, Format, plan_export, slugify
 from chatcore.models import Chat, Chunk, Message
+from tests.conftest import at
 
 GOLDEN = Path(__file__).parent / "golden"
 CHAT_FIELDS = {*Chat.model_fields, "messages", "documents"}
@@ -90,6 +91,23 @@ def test_a_zip_holds_each_chat_as_its_own_file(engine, sample_chats, fmt):
         contents = {name: archive.read(name) for name in archive.namelist()}
     singles = [plan_export(engine, [chat_id], fmt) for chat_id in sample_chats]
     assert contents == {single.filename: single.build() for single in singles}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "heading"),
+    [
+        (Format.MARKDOWN, "### Assistant · 2025-03-01 09:00:30 UTC"),
+        (Format.TEXT, "[Assistant · 2025-03-01 09:00:30 UTC]"),
+    ],
+)
+def test_a_reply_is_dated_when_it_was_finished(engine, sample_chats, fmt, heading):
+    reply = store.list_messages(engine, sample_chats[0])[1]
+    store.update_message(engine, reply.id, finished_at=at(9, 0, 30))
+    assert heading in plan_export(engine, sample_chats[:1], fmt).build().decode()
+    assert (
+        json.loads(plan_export(engine, sample_chats[:1], Format.JSON).build())["chats"][0]["messages"][1]["finished_at"]
+        == "2025-03-01T09:00:30Z"
+    )
 
 
 def test_a_zip_names_chats_of_the_same_title_apart(engine, sample_chats):
