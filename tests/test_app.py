@@ -353,7 +353,7 @@ def download_labels(at: AppTest) -> list[str]:
 def test_export_page_offers_the_current_chat_then_any_choice(app_env, sample_chats):
     at = open_export_page()
     assert at.multiselect[0].value == [sample_chats[1]]  # the current chat: the latest active
-    assert download_labels(at) == [f"Download Recipes-{sample_chats[1]}.md"]
+    assert download_labels(at) == [f"Download recipes-{utc_now():%Y-%m-%d}.md"]
     at.multiselect[0].set_value(["all"]).run()
     at.radio[0].set_value(Format.TEXT).run()
     assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.zip"]
