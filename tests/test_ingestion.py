@@ -60,10 +60,11 @@ def test_sample_documents_without_usable_text_are_refused(name, message):
 
 
 def zipped(files: dict[str, bytes]) -> bytes:
+    """A zip of these files, the same bytes in every run (so test ids are the same in each pytest-xdist worker)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 
