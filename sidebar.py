@@ -22,6 +22,10 @@ PAGE_LINKS = (
     ("pages/documents.py", "Documents", ":material/description:"),
     ("pages/export.py", "Export and import", ":material/import_export:"),
 )
+DESTRUCTIVE_STYLE = """<style>
+.st-key-{key} button {{ background-color: #b91c1c; border-color: #b91c1c; color: #ffffff; }}
+.st-key-{key} button:hover, .st-key-{key} button:focus-visible {{ background-color: #991b1b; border-color: #991b1b; }}
+</style>"""
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "
     "and the summary is sent with every request."
@@ -34,6 +38,19 @@ def select_chat(chat_id: int | None) -> None:
     st.session_state.history_limit = None
     st.session_state.pop("found", None)
     st.session_state.pop("confirm_delete", None)
+
+
+def start_chat(engine, model: str | None) -> int:
+    """Save a new chat, with the settings of the latest one, and make it current; its id (StorageError if refused)."""
+    chat = store.create_chat_like_latest(engine, model or "", {"num_ctx": resources.settings().num_ctx})
+    st.session_state.chat_id = chat.id
+    return chat.id
+
+
+def destructive_button(label: str, key: str, **kwargs) -> bool:
+    """A button for what cannot be undone: red, with a delete icon (Streamlit has no such button type)."""
+    st.html(DESTRUCTIVE_STYLE.format(key=key))
+    return st.button(label, key=key, type="primary", icon=":material/delete_forever:", **kwargs)
 
 
 def open_chat(chat_id: int | None) -> None:
@@ -156,13 +173,15 @@ def render_delete(engine, chat) -> None:
         st.button("Delete chat", key="delete", on_click=st.session_state.update, kwargs={"confirm_delete": chat.id})
         return
     st.warning(f"Delete “{escape_markdown(chat.title)}” and all its messages? This cannot be undone.")
-    yes, no = st.columns(2)
-    if yes.button("Delete", key="delete-yes", type="primary"):
+    answer = st.container(horizontal=True)  # each button as wide as its words
+    with answer:
+        delete = destructive_button("Delete chat", key="delete-yes")
+    if delete:
         resources.replies_service().stop(chat.id)
         store.delete_chat(engine, chat.id)
         select_chat(None)
         st.rerun()
-    no.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
+    answer.button("Cancel", key="delete-no", on_click=st.session_state.pop, args=("confirm_delete", None))
 
 
 def render_export_button(engine, chat_id: int) -> None:

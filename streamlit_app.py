@@ -16,13 +16,13 @@ import streamlit as st
 import resources
 import sidebar
 from chatcore import documents, memory, store
-from chatcore.captions import ICONS, context_caption, outside_note, reply_caption
+from chatcore.captions import ICONS, context_caption, finished_note, outside_note, reply_caption
 from chatcore.ingestion import KINDS
 from chatcore.markdown import escape_markdown, link_images, link_images_as_streamed
 from chatcore.models import Message, Status
 from chatcore.prompt import ContextOverflowError, Prompt
 from chatcore.replies import ChatBusyError, LiveReply
-from chatcore.retrieval import source_label
+from chatcore.retrieval import given_label
 
 # The browser redraws every message on the page at each run, so each one shown delays a reply's first words.
 HISTORY_SHOWN = 20  # the newest messages shown at first
@@ -50,17 +50,17 @@ def render_message(message: Message, sources: list) -> None:
         if message.status == Status.QUEUED:
             st.caption(QUEUED_NOTE)
         if message.role == "assistant" and (caption := reply_caption(message, ICONS)):
-            st.caption(caption)
+            st.caption(caption, help=finished_note(message))
         if sources:
             render_sources(sources)
 
 
 def render_sources(sources: list) -> None:
-    """The document passages a reply was given, under the numbers it cites."""
+    """The document passages a reply was given, under the numbers it cites, kept when a document is deleted."""
     with st.expander("Sources"):
-        for number, document, chunk in sources:
-            st.caption(escape_markdown(source_label(number, document.name, document.kind, chunk.page)))
-            st.text(chunk.text)
+        for source, present in sources:
+            st.caption(escape_markdown(given_label(source, present)))
+            st.text(source.text)
 
 
 def render_messages(engine, messages: list[Message], context: Prompt | None, found: int | None = None) -> None:
@@ -229,13 +229,11 @@ def refuse(show, reason: Exception, text: str = "") -> None:
 def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
     """Add the files sent (creating the chat if needed), then save the message and answer or queue it."""
     if chat_id is None:
-        defaults = {"num_ctx": resources.settings().num_ctx}
         try:
-            chat_id = store.create_chat_like_latest(engine, model, defaults).id
+            chat_id = sidebar.start_chat(engine, model)
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
             return None
-        st.session_state.chat_id = chat_id
     add_files(engine, chat_id, submitted.files)
     if submitted.text.strip():
         show_latest()  # after a send, the view returns to the recent messages

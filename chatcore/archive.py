@@ -1,7 +1,6 @@
-"""The JSON export format: chats with every field of their messages and what documents they use, validated strictly."""
+"""The JSON export format: chats with every field of their messages, the passages each reply was given and what
+documents they use, validated strictly."""
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -17,9 +16,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from chatcore.models import Chat, Document, Message, Status, utc_now
+from chatcore.models import Chat, Document, Message, ReplySource, Status, utc_now
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added chats' uid, replies' finished_at and sources
+READABLE_VERSIONS = (1, 2)
 MAX_FILE_BYTES = 200 * 2**20
 MAX_CHATS = 10_000
 MAX_MESSAGES_PER_CHAT = 100_000
@@ -28,6 +28,7 @@ MAX_TEXT_CHARS = 2_000_000
 MAX_NAME_CHARS = 200
 MAX_OPTIONS = 100
 MAX_DOCUMENTS_PER_CHAT = 10_000
+MAX_SOURCES_PER_REPLY = 1_000
 MAX_REPORTED_ERRORS = 5
 MAX_PLACE_CHARS = 100  # a place names keys from the file, which may be long
 
@@ -42,12 +43,12 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def check_format_version(version: int) -> int:
-    """Accept only the format this chatcore writes."""
-    if version != FORMAT_VERSION:
+    """Accept only the formats this chatcore knows: the one it writes and the older ones."""
+    if version not in READABLE_VERSIONS:
         raise PydanticCustomError(
             "format_version",
-            "version {version} is not supported; this chatcore reads version {expected}",
-            {"version": version, "expected": FORMAT_VERSION},
+            "version {version} is not supported; this chatcore reads versions {expected}",
+            {"version": version, "expected": " and ".join(map(str, READABLE_VERSIONS))},
         )
     return version
 
@@ -57,12 +58,27 @@ Name = Annotated[str, Field(max_length=MAX_NAME_CHARS)]
 Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 TokenCount = Annotated[int | None, Field(ge=0)]
 Millis = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+DocumentName = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+DocumentKind = Literal["pdf", "docx", "txt", "md"]
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+Uid = Annotated[str, Field(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
 
 class Record(BaseModel):
     """Strict: no type coercion, no unknown fields."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SourceRecord(Record):
+    """A passage a reply was given, as it was given."""
+
+    label: PositiveInt
+    document_sha256: Sha256
+    document_name: DocumentName
+    document_kind: DocumentKind
+    page: Annotated[int, Field(ge=0)]
+    text: Text
 
 
 class MessageRecord(Record):
@@ -81,14 +97,16 @@ class MessageRecord(Record):
     total_ms: Millis
     tokens: TokenCount = None
     created_at: UtcTime
+    finished_at: UtcTime | None = None
+    sources: Annotated[list[SourceRecord], Field(max_length=MAX_SOURCES_PER_REPLY)] = []
 
 
 class DocumentRecord(Record):
     """A document a chat uses, described: its contents are not exported."""
 
-    name: Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
-    kind: Literal["pdf", "docx", "txt", "md"]
-    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    name: DocumentName
+    kind: DocumentKind
+    sha256: Sha256
     size: Annotated[int, Field(ge=0)]
     pages: Annotated[int, Field(ge=0)]
     chunk_count: Annotated[int, Field(ge=0)]
@@ -102,6 +120,7 @@ class ChatRecord(Record):
     """One chat with its settings and all its messages, as exported."""
 
     id: PositiveInt
+    uid: Uid | None = None  # the chat's in every database; absent from version 1 files
     title: Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
     model: Name
     system_prompt: Text
@@ -121,11 +140,6 @@ class ChatRecord(Record):
             raise ValueError(f"memory_until: {self.memory_until} is not the id of one of this chat's messages")
         return self
 
-    def fingerprint(self) -> str:
-        """A content hash that recognises this chat in any export: when it began and what was said."""
-        said = [(message.role, message.content, message.created_at.isoformat()) for message in self.messages]
-        return hashlib.sha256(json.dumps([self.created_at.isoformat(), said]).encode()).hexdigest()
-
 
 class Archive(Record):
     """A whole export file: one chat or many."""
@@ -135,9 +149,11 @@ class Archive(Record):
     chats: Annotated[list[ChatRecord], Field(max_length=MAX_CHATS)]
 
 
-def chat_record(chat: Chat, messages: list[Message]) -> ChatRecord:
-    """The record of a stored chat; built unvalidated, since what is stored is exported as it is."""
-    return ChatRecord.model_construct(**chat.model_dump(), messages=[message_record(message) for message in messages])
+def chat_record(chat: Chat, messages: list[Message], sources: dict[int, list[ReplySource]]) -> ChatRecord:
+    """The record of a stored chat and the passages its replies were given (by message id); built unvalidated,
+    since what is stored is exported as it is."""
+    records = [message_record(message, sources.get(message.id, [])) for message in messages]
+    return ChatRecord.model_construct(**chat.model_dump(), messages=records)
 
 
 def describe_documents(record: ChatRecord, documents: list[Document]) -> ChatRecord:
@@ -151,10 +167,11 @@ def document_record(document: Document) -> DocumentRecord:
     return DocumentRecord.model_construct(**fields, library=document.chat_id is None)
 
 
-def message_record(message: Message) -> MessageRecord:
-    """The record of a stored message."""
+def message_record(message: Message, sources: list[ReplySource]) -> MessageRecord:
+    """The record of a stored message and the passages it was given."""
+    given = [SourceRecord.model_construct(**source.model_dump(exclude={"message_id"})) for source in sources]
     return MessageRecord.model_construct(
-        **message.model_dump(exclude={"chat_id", "status"}), status=Status(message.status)
+        **message.model_dump(exclude={"chat_id", "status"}), status=Status(message.status), sources=given
     )
 
 

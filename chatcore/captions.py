@@ -1,11 +1,14 @@
 """Short lines shown under messages and above the input."""
 
 from collections.abc import Iterable
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from chatcore.context import Window
-from chatcore.models import Document, Status, tokens_per_second
+from chatcore.models import Document, Message, Status, tokens_per_second
 
+SIZE_UNITS = ("B", "KB", "MB", "GB")
 STATUS_NOTES = {
     Status.STOPPED: "stopped",
     Status.PARTIAL: "interrupted: the reply stopped here",
@@ -43,6 +46,16 @@ def reply_caption(message: Reply, symbols: dict[str, str] = EMOJI) -> str:
     return " · ".join(parts)
 
 
+def format_time(moment: datetime) -> str:
+    """A timestamp for people, to the second, in UTC."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def finished_note(message: Message) -> str | None:
+    """When a reply was finished, if that was recorded."""
+    return f"Finished {format_time(message.finished_at)}" if message.finished_at else None
+
+
 def context_caption(window: Window, total_messages: int, memory_enabled: bool, pending: Iterable[str] = ()) -> str:
     """What the next request carries: "context: N of M messages · T / C tokens · memory on", and work `pending`."""
     memory = "memory on" if memory_enabled else "memory off"
@@ -56,10 +69,22 @@ def outside_note(summarised: bool) -> str:
     return "earlier messages are summarised" if summarised else "earlier messages are not sent to the model"
 
 
+def file_size(size: int) -> str:
+    """A size as Streamlit's file uploader shows it (outside Windows), e.g. 80.1KB: the two must agree.
+
+    Like the uploader, in units of 1000, moving up a unit past half of the next one, to one decimal rounded
+    half up from the value divided in floating point.
+    """
+    value, unit = float(size), 0
+    while unit < len(SIZE_UNITS) - 1 and value > 500:
+        value, unit = value / 1000, unit + 1
+    return f"{Decimal(value).quantize(Decimal('0.1'), ROUND_HALF_UP)}{SIZE_UNITS[unit]}"
+
+
 def document_caption(document: Document) -> str:
     """A document's kind, pages or sections, size and chunk count, and whether it has vectors."""
     unit = "page" if document.kind == "pdf" else "section"
-    size = f"{document.size / 2**20:.1f} MB" if document.size >= 2**20 else f"{max(1, round(document.size / 1024))} KB"
+    size = file_size(document.size)
     pages = f"{document.pages} {unit}{'s' if document.pages != 1 else ''}"
     chunks = f"{document.chunk_count} passage{'s' if document.chunk_count != 1 else ''}"
     meaning = " · searchable by meaning" if document.vectors_model else ""

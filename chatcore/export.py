@@ -5,19 +5,18 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from enum import StrEnum
 
 from sqlalchemy import Engine
 
 from chatcore import store
 from chatcore.archive import ChatRecord, MessageRecord, chat_record, describe_documents, dump_archive
-from chatcore.captions import reply_caption
+from chatcore.captions import format_time, reply_caption
 from chatcore.models import Chat, Status, utc_now
-from chatcore.retrieval import source_label
+from chatcore.retrieval import given_label
 
-UNSAFE_FILENAME_CHARACTERS = re.compile(r"[^\w\-. ()]+")
-WINDOWS_RESERVED_NAMES = re.compile(r"(con|prn|aux|nul|com\d|lpt\d)(\..*)?", re.IGNORECASE)
+WORD = re.compile(r"[^\W_]+")  # letters and digits, in any script: what a file name may hold anywhere
 MAX_FILENAME_STEM_BYTES = 100  # well under the 255 bytes file systems allow, leaving room for suffixes
 
 
@@ -52,11 +51,6 @@ MARKDOWN_STYLE = TranscriptStyle(title="# {}", heading="### {}", note="*{}*", ru
 TEXT_STYLE = TranscriptStyle(title="{}", heading="[{}]", note="({})", rule="=" * 40)
 
 
-def format_time(moment: datetime) -> str:
-    """A timestamp for people, to the second, in UTC."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 Sources = dict[int, list[str]]  # message id -> the labels of the passages the reply was given
 
 
@@ -75,7 +69,8 @@ def render_transcript(chat: ChatRecord, style: TranscriptStyle, sources: Sources
 
 def render_message(message: MessageRecord, style: TranscriptStyle, sources: list[str]) -> str:
     """One message: a heading with role and time, the text, what went wrong or the reply's figures, its sources."""
-    parts = [style.heading.format(f"{message.role.capitalize()} · {format_time(message.created_at)}")]
+    moment = message.finished_at or message.created_at  # a reply is dated when it was finished, if that is known
+    parts = [style.heading.format(f"{message.role.capitalize()} · {format_time(moment)}")]
     if message.content:
         parts.append(message.content)
     if message.status == Status.ERROR:
@@ -104,18 +99,27 @@ RENDERERS: dict[Format, Callable[[ChatRecord, Sources], str]] = {
 MEDIA_TYPES = {Format.MARKDOWN: "text/markdown", Format.JSON: "application/json", Format.TEXT: "text/plain"}
 
 
-def sanitize_filename(title: str, fallback: str = "chat") -> str:
-    """A file name stem from a title: no path or control characters, not hidden, of a safe length."""
-    stem = " ".join(UNSAFE_FILENAME_CHARACTERS.sub("_", title).split())
-    stem = stem.encode()[:MAX_FILENAME_STEM_BYTES].decode(errors="ignore").strip(" ._")
-    if not stem or WINDOWS_RESERVED_NAMES.fullmatch(stem):
-        return fallback
-    return stem
+def slugify(title: str, fallback: str = "chat") -> str:
+    """A file name stem from a title: its words in lower case, joined by hyphens, of a safe length."""
+    stem = "-".join(WORD.findall(title.lower()))
+    stem = stem.encode()[:MAX_FILENAME_STEM_BYTES].decode(errors="ignore").strip("-")
+    return stem or fallback
 
 
-def chat_filename(chat_id: int, title: str, fmt: Format) -> str:
-    """The file name of one chat's export; the id keeps names unique within a zip."""
-    return f"{sanitize_filename(title)}-{chat_id}.{fmt.value}"
+def chat_filename(title: str, day: date, fmt: Format) -> str:
+    """The file name of one chat's export, e.g. trip-to-lisbon-2025-03-01.md."""
+    return f"{slugify(title)}-{day:%Y-%m-%d}.{fmt.value}"
+
+
+def name_files(rendered: Iterable[tuple[ChatRecord, str]], day: date, fmt: Format) -> Iterator[tuple[str, str]]:
+    """Each (chat, text) as (file name, text) for a zip; a name already taken gets the chat's id added."""
+    taken = set()
+    for record, text in rendered:
+        title = record.title
+        while (name := chat_filename(title, day, fmt)) in taken:
+            title = f"{title} {record.id}"
+        taken.add(name)
+        yield name, text
 
 
 def zip_files(files: Iterable[tuple[str, str]]) -> bytes:
@@ -127,10 +131,19 @@ def zip_files(files: Iterable[tuple[str, str]]) -> bytes:
     return buffer.getvalue()
 
 
-def load_chats(engine: Engine, chats: Iterable[Chat]) -> Iterator[ChatRecord]:
-    """These chats with all their messages, read one chat at a time."""
+def read_chat(engine: Engine, chat: Chat) -> tuple[ChatRecord, Sources]:
+    """A chat with all its messages and the passages its replies were given, and the labels of those passages."""
+    messages = store.list_messages(engine, chat.id)
+    given = store.reply_sources(engine, [message.id for message in messages if message.role == "assistant"])
+    labels = {reply: [given_label(source, present) for source, present in items] for reply, items in given.items()}
+    passages = {reply: [source for source, _ in items] for reply, items in given.items()}
+    return chat_record(chat, messages, passages), labels
+
+
+def load_chats(engine: Engine, chats: Iterable[Chat]) -> Iterator[tuple[ChatRecord, Sources]]:
+    """These chats, each with the labels of its replies' passages, read one chat at a time."""
     for chat in chats:
-        yield chat_record(chat, store.list_messages(engine, chat.id))
+        yield read_chat(engine, chat)
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,11 @@ class ChatExport:
     format: Format
 
     @property
+    def day(self) -> date:
+        """The day of the export, in UTC, which its file names carry."""
+        return utc_now().date()
+
+    @property
     def is_zip(self) -> bool:
         """Several chats in a per-chat format go into a zip; JSON holds any number of chats itself."""
         return self.format != Format.JSON and len(self.chats) > 1
@@ -150,9 +168,9 @@ class ChatExport:
     def filename(self) -> str:
         """The file name to save the export under."""
         if len(self.chats) == 1:
-            return chat_filename(self.chats[0].id, self.chats[0].title, self.format)
+            return chat_filename(self.chats[0].title, self.day, self.format)
         extension = "zip" if self.is_zip else self.format.value
-        return f"chatcore-export-{utc_now():%Y-%m-%d}.{extension}"
+        return f"chatcore-export-{self.day:%Y-%m-%d}.{extension}"
 
     @property
     def mime(self) -> str:
@@ -161,22 +179,15 @@ class ChatExport:
 
     def build(self) -> bytes:
         """The file's content."""
-        records = load_chats(self.engine, self.chats)
+        loaded = load_chats(self.engine, self.chats)
         if self.format == Format.JSON:
             used = store.documents_by_chat(self.engine, [chat.id for chat in self.chats])
-            return dump_archive([describe_documents(record, used.get(record.id, [])) for record in records]).encode()
+            return dump_archive([describe_documents(record, used.get(record.id, [])) for record, _ in loaded]).encode()
         render = RENDERERS[self.format]
-        rendered = ((record, render(record, self.source_labels(record))) for record in records)
+        rendered = ((record, render(record, labels)) for record, labels in loaded)
         if not self.is_zip:
             return next(rendered)[1].encode()
-        return zip_files((chat_filename(record.id, record.title, self.format), text) for record, text in rendered)
-
-    def source_labels(self, chat: ChatRecord) -> Sources:
-        """The labels of the passages each of the chat's replies was given, in one query."""
-        replies = [message.id for message in chat.messages if message.role == "assistant"]
-        given = store.reply_sources(self.engine, replies)
-        return {reply: [source_label(n, document.name, document.kind, chunk.page) for n, document, chunk in items]
-                for reply, items in given.items()}  # fmt: skip
+        return zip_files(name_files(rendered, self.day, self.format))
 
 
 def plan_export(engine: Engine, chat_ids: list[int] | None, fmt: Format) -> ChatExport:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from chatcore import store
 from chatcore.backends import Backend, BackendError, Metrics, StopSignal, complete_text, stopped
 from chatcore.config import DEFAULT_REPLY_RESERVE
-from chatcore.models import DEFAULT_TITLE, Status
+from chatcore.models import DEFAULT_TITLE, Status, utc_now
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
 
 FLUSH_INTERVAL_S = 0.5
@@ -98,7 +98,7 @@ def plan_reply(
     prompt = build_prompt(engine, backend, store.get_chat(engine, chat_id), model, reply_reserve, before=turn.reply_id)
     if prompt.window.overflows:
         refusal = describe_overflow(prompt)
-        store.update_message(engine, turn.reply_id, status=Status.ERROR, error=refusal)
+        store.update_message(engine, turn.reply_id, status=Status.ERROR, error=refusal, finished_at=utc_now())
         raise ContextOverflowError(refusal)
     if prompt.sources:
         store.save_reply_sources(engine, turn.reply_id, [passage.chunk_id for passage in prompt.sources])
@@ -172,13 +172,14 @@ class ReplyRecorder:
         self.error = error
 
     def save(self) -> None:
-        """Write the final text, status and metrics."""
+        """Write the final text, status and metrics, and when the reply ended."""
         store.update_message(
             self.engine,
             self.message_id,
             content=self.text(),
             status=self.status,
             error=self.error,
+            finished_at=utc_now(),
             prompt_tokens=self.metrics.prompt_tokens,
             reply_tokens=self.metrics.reply_tokens,
             prompt_ms=self.metrics.prompt_ms,

@@ -1,5 +1,6 @@
 """Database tables: chats, their messages, what each model's tokenizer was seen to do, and documents."""
 
+import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -31,6 +32,11 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def new_uid() -> str:
+    """A random id that names a chat in every database it is exported to."""
+    return str(uuid.uuid4())
+
+
 def tokens_per_second(reply_tokens: int | None, reply_ms: float | None) -> float | None:
     """Generation speed of a reply, when the model reported its token count and duration."""
     if not reply_tokens or not reply_ms:
@@ -55,6 +61,7 @@ class Chat(SQLModel, table=True):
     """One conversation and its settings."""
 
     id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(default_factory=new_uid, unique=True, index=True)
     title: str = DEFAULT_TITLE
     model: str = ""
     system_prompt: str = ""
@@ -102,6 +109,7 @@ class Message(SQLModel, table=True):
     owner: str = ""  # the app instance writing the reply
     lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)  # by the database's clock
     stop_requested: bool = False  # set by any instance; the owner stops the reply at its next heartbeat
+    finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # when a reply ended
 
 
 class TokenRatio(SQLModel, table=True):
@@ -169,12 +177,14 @@ class DocumentAttachment(SQLModel, table=True):
 
 
 class ReplySource(SQLModel, table=True):
-    """A chunk a reply was given, under the number it was cited by."""
+    """A passage a reply was given, under the number it was cited by, kept as given when its document is deleted."""
 
     __tablename__ = "reply_source"
 
     message_id: int = Field(sa_column=Column(Integer, ForeignKey("message.id", ondelete="CASCADE"), primary_key=True))
-    chunk_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("chunk.id", ondelete="CASCADE"), primary_key=True, index=True)
-    )
-    label: int
+    label: int = Field(primary_key=True)
+    document_sha256: str  # the document it came from, while one with this content is stored
+    document_name: str
+    document_kind: str
+    page: int
+    text: str

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from chatcore import store, vectors
 from chatcore.backends import BackendError, Embedder
 from chatcore.context import DOCUMENTS_HEADING, Pinned, make_part
-from chatcore.models import Chunk, Document
+from chatcore.models import Chunk, Document, ReplySource
 from chatcore.tokens import Ratio, estimate_tokens
 from chatcore.words import is_unspaced, query_words
 
@@ -33,6 +33,7 @@ SUMMARY_INSTRUCTIONS = (
     "Summaries of whole documents come first, written when the documents were added: use them for "
     "questions about a document as a whole."
 )
+DELETED_NOTE = "document deleted"  # a passage kept after its document was deleted
 RRF_K = 60  # the constant of reciprocal rank fusion, as proposed by Cormack et al. (2009)
 SUMMARY_REQUEST = re.compile(r"\b(summar(y|ies|i[sz]e\w*)|tl;?dr|overview|gist|key points|main points)\b", re.I)
 ABOUT_THE_CHAT = re.compile(r"\b(conversation|chat|discussion|discussed|so far)\b", re.I)
@@ -115,6 +116,12 @@ class Found:
 def source_label(number: int, name: str, kind: str, page: int) -> str:
     """How the prompt and the Sources list name a passage: `[n] name, page p` (a section, outside PDFs)."""
     return f"[{number}] {name}, {'page' if kind == 'pdf' else 'section'} {page}"
+
+
+def given_label(source: ReplySource, present: bool) -> str:
+    """How the Sources list names a passage a reply was given, marked when its document has been deleted since."""
+    label = source_label(source.label, source.document_name, source.document_kind, source.page)
+    return label if present else f"{label} ({DELETED_NOTE})"
 
 
 def match_query(dialect: str, question: str) -> str:

@@ -734,27 +734,39 @@ def delete_document(engine: Engine, document_id: int) -> None:
 
 
 def save_reply_sources(engine: Engine, message_id: int, chunk_ids: list[int]) -> None:
-    """Record the chunks a reply was given, numbered from 1 in the order it was given them."""
+    """Record the passages a reply was given, as given, numbered from 1 in the order it was given them."""
+    given = find_chunks(engine, chunk_ids)
     with _writing(engine) as session:
         session.exec(delete(ReplySource).where(ReplySource.message_id == message_id))
-        numbered = enumerate(chunk_ids, start=1)
-        session.add_all(ReplySource(message_id=message_id, chunk_id=chunk, label=n) for n, chunk in numbered)
+        session.add_all(given_source(message_id, n, *given[chunk]) for n, chunk in enumerate(chunk_ids, start=1))
         session.commit()
 
 
-def reply_sources(engine: Engine, message_ids: Collection[int]) -> dict[int, list[tuple[int, Document, Chunk]]]:
-    """The (number, document, chunk) each of these replies was given, in number order, in one query."""
+def given_source(message_id: int, label: int, document: Document, chunk: Chunk) -> ReplySource:
+    """The record of a passage given to a reply: its document named, its text copied."""
+    return ReplySource(
+        message_id=message_id,
+        label=label,
+        document_sha256=document.sha256,
+        document_name=document.name,
+        document_kind=document.kind,
+        page=chunk.page,
+        text=chunk.text,
+    )
+
+
+def reply_sources(engine: Engine, message_ids: Collection[int]) -> dict[int, list[tuple[ReplySource, bool]]]:
+    """The passages each of these replies was given, in number order, each with whether its document is still here."""
     if not message_ids:
         return {}
     query = (
-        select(ReplySource.message_id, ReplySource.label, Document, Chunk)
-        .join(Chunk, Chunk.id == ReplySource.chunk_id)
-        .join(Document, Document.id == Chunk.document_id)
+        select(ReplySource, Document.id)
+        .outerjoin(Document, Document.sha256 == ReplySource.document_sha256)
         .where(ReplySource.message_id.in_(message_ids))
         .order_by(ReplySource.message_id, ReplySource.label)
     )
-    sources: dict[int, list[tuple[int, Document, Chunk]]] = {}
+    sources: dict[int, list[tuple[ReplySource, bool]]] = {}
     with _session(engine) as session:
-        for message_id, label, document, chunk in session.exec(query):
-            sources.setdefault(message_id, []).append((label, document, chunk))
+        for source, document_id in session.exec(query):
+            sources.setdefault(source.message_id, []).append((source, document_id is not None))
     return sources

@@ -1,4 +1,5 @@
-"""The documents page: add files to the current chat or the library, attach library documents, delete."""
+"""The documents page: add files to the current chat (a new one, if none) or the library, attach library documents,
+delete (after a confirmation)."""
 
 import streamlit as st
 
@@ -13,13 +14,13 @@ from chatcore.models import Document
 LIBRARY = "library"
 CHAT = "chat"
 PROGRESS_REFRESH_S = 2
+CONFIRM = "confirm_delete_document"  # the id of the document whose deletion is being confirmed
 
 
 def render_upload(engine, chat_id: int | None) -> None:
     """Upload files, several at once; each is added once, and its outcome stays shown while it is there."""
-    targets = [CHAT, LIBRARY] if chat_id is not None else [LIBRARY]
-    labels = {CHAT: "This chat", LIBRARY: "The library (for any chat)"}
-    target = st.radio("Add to", targets, format_func=labels.get, horizontal=True, key="document-target")
+    labels = {CHAT: "This chat" if chat_id is not None else "A new chat", LIBRARY: "The library (for any chat)"}
+    target = st.radio("Add to", [CHAT, LIBRARY], format_func=labels.get, horizontal=True, key="document-target")
     uploads = st.file_uploader(
         "Add PDF, DOCX, TXT or Markdown files",
         type=list(KINDS),
@@ -29,10 +30,24 @@ def render_upload(engine, chat_id: int | None) -> None:
     )
     outcomes = st.session_state.setdefault("document_outcomes", {})
     if fresh := [upload for upload in uploads if upload.file_id not in outcomes]:
-        add_uploads(engine, chat_id if target == CHAT else None, fresh, outcomes)
+        if target == CHAT and chat_id is None and not start_chat(engine):
+            return
+        add_uploads(engine, st.session_state.chat_id if target == CHAT else None, fresh, outcomes)
+        if target == CHAT and chat_id is None:
+            st.rerun()  # the sidebar, drawn before this page, then lists the new chat
     for upload in uploads:
         succeeded, message = outcomes[upload.file_id]
         (st.success if succeeded else st.error)(message)
+
+
+def start_chat(engine) -> bool:
+    """Save the new chat that files are added to; whether it could be saved (else the page says why)."""
+    try:
+        sidebar.start_chat(engine, st.session_state.get("model"))
+    except store.StorageError as failure:
+        st.error(str(failure), icon=":material/error:")
+        return False
+    return True
 
 
 def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
@@ -57,8 +72,30 @@ def render_document(engine, document: Document, chat_id: int | None, attached: b
     if attached is not None:
         action, label = (store.detach_document, "Detach") if attached else (store.attach_document, "Attach")
         row.button(label, key=f"{label.lower()}-{document.id}", on_click=action, args=(engine, chat_id, document.id))
-    row.button("Delete", key=f"delete-{document.id}", on_click=store.delete_document, args=(engine, document.id))
+    row.button("Delete", key=f"delete-{document.id}", on_click=st.session_state.update, kwargs={CONFIRM: document.id})
+    if st.session_state.get(CONFIRM) == document.id:
+        render_delete(engine, document)
     render_summary(document)
+
+
+def render_delete(engine, document: Document) -> None:
+    """Ask before deleting a document, saying what deleting it does."""
+    st.warning(
+        f"Delete “{document.name}”? Chats will no longer use it. Replies that cited it keep the passages they were "
+        "given, marked “document deleted”. This cannot be undone."
+    )
+    answer = st.container(horizontal=True)
+    with answer:
+        sidebar.destructive_button(
+            "Delete document", key=f"delete-yes-{document.id}", on_click=delete, args=(engine, document.id)
+        )
+    answer.button("Cancel", key=f"delete-no-{document.id}", on_click=st.session_state.pop, args=(CONFIRM, None))
+
+
+def delete(engine, document_id: int) -> None:
+    """Delete a document the user confirmed deleting."""
+    store.delete_document(engine, document_id)
+    st.session_state.pop(CONFIRM, None)
 
 
 def render_summary(document: Document) -> None:
@@ -103,9 +140,10 @@ sidebar.render()
 db = resources.engine()
 current_chat = st.session_state.get("chat_id")
 st.caption(
-    "Add documents to a chat, or to the library to use them in any chat. Each question sends the model "
-    "the passages that best match it, and each reply lists them under Sources. Each document also gets a summary, "
-    "for questions about it as a whole."
+    "Add documents to a chat, or to the library to use them in any chat: a chat uses a library document once it is "
+    "attached to it (Attach, below). Each question sends the model the passages of the chat's documents that best "
+    "match it, and each reply lists them under Sources. Each document also gets a summary, for questions about it "
+    "as a whole."
 )
 render_upload(db, current_chat)
 if resources.document_worker().busy():

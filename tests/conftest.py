@@ -2,9 +2,11 @@
 and the stand-in Ollama server."""
 
 import os
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url
@@ -19,7 +21,7 @@ from tests.ollama_standin import StandinOllama
 POSTGRES_URL = os.environ.get("CHATCORE_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """A URL for an empty database of this test's own, on each supported database."""
     if request.param == "sqlite":
@@ -46,9 +48,19 @@ def fresh_postgres_database(server_url: str):
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite database migrated once: each test starts from a copy, as migrating takes longer than most tests."""
+    path = tmp_path_factory.mktemp("migrated") / "chatcore.db"
+    store.open_engine(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def engine(db_url):
+def engine(db_url, request):
     """A migrated engine on a fresh database."""
+    if db_url.startswith("sqlite:///"):
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), db_url.removeprefix("sqlite:///"))
     engine = store.open_engine(db_url)
     yield engine
     engine.dispose()

@@ -32,11 +32,11 @@ END_OF_CHAIN, FREE, FAT_SECTOR, NO_STREAM = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 
 
 
 def zipped(files: dict[str, str | bytes]) -> bytes:
-    """A zip file holding these files."""
+    """A zip file holding these files, the same bytes in every run (test ids must match in each pytest-xdist worker)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 

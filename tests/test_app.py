@@ -76,6 +76,7 @@ def test_sending_streams_the_reply_and_saves_the_chat(app_env):
     assert transcript(at) == [("user", "hello"), ("assistant", "Echo: hello")]
     caption = at.chat_message[1].caption[0].value
     assert "llama3:8b" in caption and "2 tokens" in caption and "tokens/s" in caption
+    assert at.chat_message[1].caption[0].help.startswith("Finished 20")  # when the reply ended, on hover
     assert chat_buttons(at) == ["hello"]
     assert at.query_params["chat"] == str(at.session_state.chat_id)
     assert app_env.chat_requests[-1]["options"]["num_ctx"] == 4096
@@ -424,7 +425,7 @@ def download_labels(at: AppTest) -> list[str]:
 def test_export_page_offers_the_current_chat_then_any_choice(app_env, sample_chats):
     at = open_export_page()
     assert at.multiselect[0].value == [sample_chats[1]]  # the current chat: the latest active
-    assert download_labels(at) == [f"Download Recipes-{sample_chats[1]}.md"]
+    assert download_labels(at) == [f"Download recipes-{utc_now():%Y-%m-%d}.md"]
     at.multiselect[0].set_value(["all"]).run()
     at.radio[0].set_value(Format.TEXT).run()
     assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.zip"]
@@ -579,7 +580,7 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
 def test_a_pdf_added_to_the_chat_is_cited_with_its_page_under_sources(app_env, engine):
     at = open_documents_page(send(open_app(), "hello"))
     upload(at, ("google-doc-document.pdf", sample("google-doc-document.pdf")))
-    assert at.success[0].value.startswith("Added google-doc-document.pdf: PDF · 1 page · 78 KB · ")
+    assert at.success[0].value.startswith("Added google-doc-document.pdf: PDF · 1 page · 80.1KB · ")
     assert at.status[0].label == "Done"
     assert [text.value for text in at.main.text] == ["google-doc-document.pdf"]
     send(at.switch_page(CHAT_PAGE).run(), "What is better than ugly?")
@@ -592,11 +593,42 @@ def test_a_pdf_added_to_the_chat_is_cited_with_its_page_under_sources(app_env, e
     assert at.chat_message[1].expander.len == 0  # the first reply was given no documents
 
 
+def test_deleting_a_document_asks_first_and_the_replies_that_cited_it_keep_its_passages(app_env, engine):
+    at = open_documents_page(send(open_app(), "hello"))
+    upload(at, ("menu.md", b"# Menu\n\nThe soup of the day is lentils."))
+    send(at.switch_page(CHAT_PAGE).run(), "What is the soup of the day?")
+    [document] = store.list_documents(engine, at.session_state.chat_id)
+    open_documents_page(at)
+    at.button(key=f"delete-{document.id}").click().run()
+    assert "keep the passages they were given, marked “document deleted”" in at.warning[0].value
+    at.button(key=f"delete-no-{document.id}").click().run()
+    assert at.warning.len == 0 and len(store.list_documents(engine, at.session_state.chat_id)) == 1
+    at.button(key=f"delete-{document.id}").click().run()
+    at.button(key=f"delete-yes-{document.id}").click().run()
+    assert store.list_documents(engine, at.session_state.chat_id) == []
+    at.switch_page(CHAT_PAGE).run()
+    sources = at.chat_message[-1].expander[0]
+    assert sources.caption[0].value == "[1] menu.md, section 1 (document deleted)"
+    assert "The soup of the day is lentils." in sources.text[0].value
+
+
+def test_a_file_added_on_the_documents_page_of_a_new_chat_starts_that_chat(app_env, engine):
+    at = open_documents_page(open_app())
+    assert at.radio(key="document-target").options == ["A new chat", "The library (for any chat)"]
+    upload(at, ("menu.md", b"# Menu\n\nThe soup of the day is lentils."))
+    chat_id = at.session_state.chat_id
+    assert chat_id is not None and [d.name for d in store.list_documents(engine, chat_id)] == ["menu.md"]
+    assert chat_buttons(at) == ["New chat"]
+    send(at.switch_page(CHAT_PAGE).run(), "What is the soup of the day?")
+    assert "[1] menu.md, section 1" in app_env.chat_requests[-1]["messages"][0]["content"]
+    assert chat_buttons(at) == ["What is the soup of the day?"]
+
+
 def test_several_files_at_once_each_say_what_happened_and_bad_ones_add_nothing(app_env, engine):
     at = open_documents_page(send(open_app(), "hello"))
     good = ("<b>notes</b>.md", b"# Notes\n\nThe tram leaves at nine.")
     upload(at, good, ("fake.pdf", b"not a pdf"), ("empty.txt", b""))
-    assert [message.value for message in at.success] == ["Added <b>notes</b>.md: MD · 1 section · 1 KB · 1 passage."]
+    assert [message.value for message in at.success] == ["Added <b>notes</b>.md: MD · 1 section · 33.0B · 1 passage."]
     assert [message.value for message in at.error] == [
         "fake.pdf is not a PDF file, whatever its name says.",
         "empty.txt is empty.",
@@ -617,6 +649,7 @@ def test_library_documents_are_attached_detached_and_deleted(app_env, engine):
     at.button(key=f"detach-{document.id}").click().run()
     assert store.list_documents(engine, at.session_state.chat_id) == []
     at.button(key=f"delete-{document.id}").click().run()
+    at.button(key=f"delete-yes-{document.id}").click().run()
     assert store.list_documents(engine, None) == []
     assert at.main.caption[-1].value == "No other documents in the library."
 
@@ -625,7 +658,7 @@ def test_files_sent_with_a_message_are_added_to_the_chat_and_used(app_env, engin
     at = open_app()
     at.chat_input[0].upload("google-doc-document.pdf", sample("google-doc-document.pdf"), "application/pdf")
     at.chat_input[0].set_value("What is better than ugly?").run()
-    assert [toast.value for toast in at.toast] == ["Added google-doc-document.pdf: PDF · 1 page · 78 KB · 2 passages."]
+    assert [toast.value for toast in at.toast] == ["Added google-doc-document.pdf: PDF · 1 page · 80.1KB · 2 passages."]
     wait_for_reply(at, at.session_state.chat_id)
     assert "[1] google-doc-document.pdf, page 1" in app_env.chat_requests[-1]["messages"][0]["content"]
     assert [d.name for d in store.list_documents(engine, at.session_state.chat_id)] == ["google-doc-document.pdf"]
@@ -661,6 +694,7 @@ def test_documents_page_says_the_demo_model_writes_no_summary(app_env, engine, m
     monkeypatch.setenv("CHATCORE_BACKEND", "embedded")
     monkeypatch.setenv("CHATCORE_SUMMARIES", "1")
     at = open_documents_page(open_app())
+    at.radio(key="document-target").set_value("library").run()
     upload(at, ("notes.md", b"# Notes\n\nThe tram leaves at nine."))
     assert at.main.expander.len == 0
     assert "the built-in demo model cannot write one" in at.main.caption[-1].value

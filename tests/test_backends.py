@@ -233,6 +233,7 @@ def test_transcript_is_a_few_shot_user_assistant_dialogue():
     assert prompt.endswith("User: Hi\nAssistant: Bonjour\nUser: Thanks\nAssistant:")
 
 
+@pytest.mark.slow
 def test_embedded_model_gives_a_short_real_reply(engine, replies):
     chat = store.create_chat(engine, model=EMBEDDED_MODEL)
     reply = reply_to(replies, EmbeddedBackend(), chat.id, "What is the capital of France?", EMBEDDED_MODEL)
@@ -263,6 +264,7 @@ def test_the_built_in_models_reply_starts_with_its_first_word(monkeypatch):
     assert pieces[:-1] == ["There", " are", " two."]
 
 
+@pytest.mark.slow
 def test_embedded_model_stops_when_the_reply_is_stopped(engine, replies):
     chat = store.create_chat(engine, model=EMBEDDED_MODEL)
     reply = replies.send(EmbeddedBackend(), chat.id, EMBEDDED_MODEL, "Tell me a long story.").reply
@@ -273,6 +275,7 @@ def test_embedded_model_stops_when_the_reply_is_stopped(engine, replies):
     assert saved.status == Status.STOPPED and saved.content == text and text
 
 
+@pytest.mark.slow
 def test_embedded_model_ends_quietly_when_stopped():
     stop = StopSignal()
     messages = [{"role": "user", "content": "Tell me a long story."}]

@@ -15,11 +15,13 @@ import httpx
 import pytest
 
 from chatcore import store
+from chatcore.captions import file_size
 from chatcore.models import Status
 from tests.documents import SAMPLES, sample
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
 
+pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +34,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+STALE = '[data-stale="true"]'  # an element of an earlier run, faded until the frontend removes it
 MESSAGES = '[data-testid="stChatMessage"]'
 INPUT = '[data-testid="stChatInput"] textarea'
 MAIN = '[data-testid="stMain"]'
@@ -153,8 +156,9 @@ def open_page(browser, url):
 
 
 def settle(page) -> None:
+    """Wait for the run to end and the frontend to drop what the run no longer draws."""
     page.wait_for_selector(IDLE, timeout=30_000)
-    page.wait_for_timeout(300)  # the frontend settles a moment after a run ends
+    page.wait_for_selector(STALE, state="detached", timeout=30_000)
 
 
 def ask(page, text: str) -> None:
@@ -431,15 +435,39 @@ def test_export_page_downloads_the_chat_as_markdown(browser, app):
     settle(page)
     page.get_by_role("link", name="Export and import").click()
     download_button = page.locator(f"{MAIN} {DOWNLOAD_BUTTON}")
-    expect(download_button).to_contain_text("Download What can you do-1.md", timeout=15_000)
+    name = f"what-can-you-do-{time.strftime('%Y-%m-%d', time.gmtime())}.md"
+    expect(download_button).to_contain_text(f"Download {name}", timeout=15_000)
     settle(page)
     with page.expect_download() as download:
         download_button.click()
-    assert download.value.suggested_filename == "What can you do-1.md"
+    assert download.value.suggested_filename == name
     markdown = Path(download.value.path()).read_text()
     assert markdown.startswith("# What can you do?\n")
     assert "### User" in markdown and "### Assistant" in markdown
     assert ANSWER in markdown
+    page.close()
+
+
+def test_the_delete_that_confirms_deleting_a_chat_looks_destructive(browser, app, tmp_path):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, app)
+    ask(page, "Delete me")
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
+    settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("Chat settings").click()
+    sidebar.get_by_role("button", name="Delete chat").click()
+    confirm = page.locator(".st-key-delete-yes button")
+    expect(confirm).to_contain_text("Delete chat", timeout=15_000)
+    settle(page)
+    current_chat = page.locator(".st-key-chat-1 button")  # a primary button too, in the theme's blue
+    colour = "background-color"
+    assert confirm.evaluate(f"b => getComputedStyle(b)['{colour}']") == "rgb(185, 28, 28)"
+    assert current_chat.evaluate(f"b => getComputedStyle(b)['{colour}']") == "rgb(37, 99, 235)"
+    expect(confirm.locator('[data-testid="stIconMaterial"]')).to_have_text("delete_forever")
+    confirm.scroll_into_view_if_needed()
+    sidebar.screenshot(path=str(tmp_path / "delete-confirm.png"))  # to look at
     page.close()
 
 
@@ -573,6 +601,9 @@ def test_a_pdf_uploaded_on_the_documents_page_is_cited_with_its_page(browser, ap
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(SAMPLES / "google-doc-document.pdf")
     expect(page.get_by_text("Added google-doc-document.pdf: PDF · 1 page")).to_be_visible(timeout=30_000)
     settle(page)
+    size = file_size((SAMPLES / "google-doc-document.pdf").stat().st_size)  # the uploader's own way of saying it
+    expect(page.locator('[data-testid="stFileChip"]')).to_contain_text(size)
+    expect(page.locator('[data-testid="stCaptionContainer"]', has_text=f"PDF · 1 page · {size} ·")).to_be_visible()
     page.get_by_role("link", name="Chat").click()
     page.wait_for_selector(INPUT, timeout=30_000)
     settle(page)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatcore.captions import ICONS, context_caption, document_caption, outside_note, reply_caption
+from chatcore.captions import ICONS, context_caption, document_caption, file_size, outside_note, reply_caption
 from chatcore.context import Part, Window
 from chatcore.models import Document, Message, Status
 
@@ -63,11 +63,30 @@ def test_outside_note(summarised, note):
 @pytest.mark.parametrize(
     ("kind", "pages", "size", "chunks", "caption"),
     [
-        ("pdf", 4, 24_607, 9, "PDF · 4 pages · 24 KB · 9 passages"),
-        ("pdf", 1, 300, 1, "PDF · 1 page · 1 KB · 1 passage"),
-        ("docx", 3, 3 * 2**20, 120, "DOCX · 3 sections · 3.0 MB · 120 passages"),
+        ("pdf", 4, 24_607, 9, "PDF · 4 pages · 24.6KB · 9 passages"),
+        ("pdf", 1, 300, 1, "PDF · 1 page · 300.0B · 1 passage"),
+        ("docx", 3, 3 * 2**20, 120, "DOCX · 3 sections · 3.1MB · 120 passages"),
     ],
 )
 def test_document_caption(kind, pages, size, chunks, caption):
     document = Document(name="x", kind=kind, sha256="", size=size, pages=pages, chunk_count=chunks)
     assert document_caption(document) == caption
+
+
+# What Streamlit's file uploader shows for these sizes (its getSizeDisplay, outside Windows), checked in node.
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0.0B"),
+        (500, "500.0B"),
+        (501, "0.5KB"),
+        (1_150, "1.1KB"),  # 1.15 is 1.1499… in floating point
+        (1_250, "1.3KB"),  # an exact half rounds up
+        (80_123, "80.1KB"),
+        (999_999, "1.0MB"),
+        (52_428_800, "52.4MB"),
+        (3_000_000_000, "3.0GB"),
+    ],
+)
+def test_sizes_are_shown_as_the_file_uploader_shows_them(size, shown):
+    assert file_size(size) == shown

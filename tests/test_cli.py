@@ -12,6 +12,7 @@ import pytest
 from chatcore import store
 from chatcore.export import Format, plan_export
 
+pytestmark = pytest.mark.slow  # each test starts Python processes
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+
 from chatcore import store
 from chatcore.backends import OllamaBackend
 from chatcore.models import Status
@@ -73,6 +75,7 @@ def test_fifty_messages_from_threads(engine, replies, standin):
     assert_every_message_once_and_answered_in_order(engine, chat_ids, [f"thread-{index}" for index in range(TURNS)])
 
 
+@pytest.mark.slow
 def test_fifty_messages_from_two_processes(engine, db_url, standin):
     chat_ids = [str(store.create_chat(engine, model=MODEL).id) for _ in range(CHATS)]
     env = os.environ | {"PYTHONPATH": str(ROOT)}

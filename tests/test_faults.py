@@ -2,7 +2,8 @@
 
 import subprocess
 import sys
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import streamlit as st
@@ -17,11 +18,11 @@ from chatcore.replies import ReplyService
 from tests.replies import LEASE, reply_to
 
 HOLD_LOCK = """
-import sqlite3, sys, time
+import sqlite3, sys
 connection = sqlite3.connect(sys.argv[1], isolation_level=None)
 connection.execute("BEGIN EXCLUSIVE")
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # held until the test says to let go
 connection.execute("COMMIT")
 """
 
@@ -64,15 +65,32 @@ def test_a_full_disk_is_a_clear_storage_error(sqlite_path):
 
 def test_a_database_locked_by_another_process_is_waited_for(sqlite_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(sqlite_path), "2"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(sqlite_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "locked"
     engine = store.create_db_engine(f"sqlite:///{sqlite_path}")
     service = ReplyService(engine, auto_title=False)
     [chat] = store.list_chats(engine, limit=1)  # reading goes on while another process writes
-    started = time.monotonic()
-    reply = reply_to(service, FakeBackend(replies=["after the lock"]), chat.id, "waiting", "llama3:8b")
-    assert reply == "after the lock" and time.monotonic() - started > 1
+    writing, released, first_write_done_after_release = threading.Event(), threading.Event(), []
+
+    def before_write(_connection, _cursor, statement, *_):
+        if statement.startswith(("INSERT", "UPDATE")):
+            writing.set()
+
+    def after_write(_connection, _cursor, statement, *_):
+        if statement.startswith(("INSERT", "UPDATE")) and not first_write_done_after_release:
+            first_write_done_after_release.append(released.is_set())
+
+    event.listen(engine, "before_cursor_execute", before_write)
+    event.listen(engine, "after_cursor_execute", after_write)
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(reply_to, service, FakeBackend(replies=["after the lock"]), chat.id, "waiting", "llama3:8b")
+        assert writing.wait(timeout=30)
+        released.set()
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert reply.result(timeout=60) == "after the lock"
+    assert first_write_done_after_release == [True]  # the write waited for the lock instead of failing
     assert holder.wait(timeout=10) == 0
     assert store.recent_messages(engine, chat.id, limit=1)[0].status == Status.COMPLETE
     service.shutdown()

@@ -4,7 +4,7 @@ import pytest
 
 from chatcore import generation, store
 from chatcore.backends import FakeBackend, OllamaBackend, StopSignal
-from chatcore.models import DEFAULT_TITLE, Status
+from chatcore.models import DEFAULT_TITLE, Status, utc_now
 from chatcore.prompt import ContextOverflowError
 from tests.conftest import wait_until
 from tests.replies import LEASE, reply_to
@@ -90,6 +90,24 @@ def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine, replies):
     backend = FakeBackend(replies=["ok"])
     reply_to(replies, backend, chat.id, "hi")
     assert backend.calls[0]["options"]["num_ctx"] > 0
+
+
+def test_a_reply_records_when_it_was_finished_not_only_when_it_was_asked(engine, chat):
+    stream = answer(
+        engine, FakeBackend(replies=["one two"]), chat.id, generation.start_turn(engine, chat.id, "go", "m")
+    )
+    assert next(stream) == "one"
+    midway = utc_now()
+    assert list(stream) == [" two"]
+    user, reply = messages(engine, chat.id)
+    assert user.finished_at is None
+    assert reply.created_at <= midway <= reply.finished_at
+
+
+def test_a_refused_reply_is_finished_when_refused(engine, replies, chat):
+    with pytest.raises(ContextOverflowError):
+        replies.send(FakeBackend(replies=["never"]), chat.id, "fake:latest", "x" * 10_000)
+    assert messages(engine, chat.id)[-1].finished_at is not None
 
 
 def test_a_stream_closed_midway_keeps_the_partial_text(engine, chat):

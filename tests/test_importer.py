@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from chatcore import archive, importer, store
+from chatcore import archive, documents, importer, store
 from chatcore.archive import MAX_CHATS, MAX_TEXT_CHARS, MAX_TITLE_CHARS, ArchiveError
 from chatcore.export import Format, plan_export
 from chatcore.importer import ImportReport, import_archive
+from tests.conftest import at
 
 
 @pytest.fixture
@@ -109,11 +110,80 @@ def test_a_chat_twice_in_one_file_is_imported_once(exported, other_engine):
     assert store.count_chats(other_engine) == 2
 
 
-def test_a_continued_chat_is_imported_as_a_new_copy(engine, sample_chats, other_engine):
+def test_a_continued_chat_gets_only_the_messages_it_lacks(engine, sample_chats, other_engine):
     import_archive(other_engine, plan_export(engine, None, Format.JSON).build())
     store.add_message(engine, sample_chats[1], "user", "And bread?")
     report = import_archive(other_engine, plan_export(engine, None, Format.JSON).build())
-    assert report == ImportReport(imported=["Recipes"], skipped=["Trip to <b>Lisbon</b>"])
+    assert report == ImportReport(extended=["Recipes"], skipped=["Trip to <b>Lisbon</b>"], added_messages=1)
+    assert store.count_chats(other_engine) == 2
+    recipes = next(chat for chat in store.find_chats(other_engine, None) if chat.title == "Recipes")
+    assert [m.content for m in store.list_messages(other_engine, recipes.id)] == ["Soup?", "Yes.", "And bread?"]
+    assert comparable(plan_export(other_engine, None, Format.JSON).build()) == comparable(
+        plan_export(engine, None, Format.JSON).build()
+    )
+
+
+def test_an_older_backup_imported_after_the_chat_went_on_adds_no_duplicate(engine, sample_chats):
+    backup = plan_export(engine, None, Format.JSON).build()
+    store.add_message(engine, sample_chats[1], "user", "And bread?")
+    store.update_chat(engine, sample_chats[1], title="Soups and breads")
+    report = import_archive(engine, backup)
+    assert report == ImportReport(skipped=["Trip to <b>Lisbon</b>", "Soups and breads"])
+    assert store.count_chats(engine) == 2
+    assert store.count_messages(engine, sample_chats[1]) == 3
+
+
+def test_a_chat_changed_on_both_sides_is_left_as_it_is_and_said_so(engine, sample_chats, other_engine):
+    import_archive(other_engine, plan_export(engine, None, Format.JSON).build())
+    store.add_message(engine, sample_chats[1], "user", "And bread?")
+    [copy] = [chat for chat in store.find_chats(other_engine, None) if chat.title == "Recipes"]
+    store.add_message(other_engine, copy.id, "user", "And salad?")
+    report = import_archive(other_engine, plan_export(engine, None, Format.JSON).build())
+    assert report.diverged == ["Recipes"] and "changed both here and in the file" in report.summary()
+    assert [m.content for m in store.list_messages(other_engine, copy.id)] == ["Soup?", "Yes.", "And salad?"]
+    assert store.count_chats(other_engine) == 2
+
+
+def as_version_1(export: bytes) -> bytes:
+    """An export as chatcore wrote it before chats had a uid and replies their sources and finishing time."""
+    document = json.loads(export)
+    document["format_version"] = 1
+    for chat in document["chats"]:
+        del chat["uid"]
+        for message in chat["messages"]:
+            del message["sources"], message["finished_at"]
+    return json.dumps(document).encode()
+
+
+def test_a_version_1_export_imports_and_is_recognised_after_the_chat_went_on(engine, sample_chats, other_engine):
+    backup = as_version_1(plan_export(engine, None, Format.JSON).build())
+    assert import_archive(other_engine, backup).imported == ["Trip to <b>Lisbon</b>", "Recipes"]
+    [copy] = [chat for chat in store.find_chats(other_engine, None) if chat.title == "Recipes"]
+    store.add_message(other_engine, copy.id, "user", "And bread?")
+    assert import_archive(other_engine, backup) == ImportReport(skipped=["Trip to <b>Lisbon</b>", "Recipes"])
+    assert store.count_chats(other_engine) == 2
+
+
+def test_sources_and_finishing_times_round_trip(engine, sample_chats, other_engine):
+    trip = sample_chats[0]
+    added = documents.add_file(engine, trip, "menu.md", b"# Menu\n\nSoup of the day.", 2**20).document
+    reply = store.list_messages(engine, trip)[1]
+    store.save_reply_sources(engine, reply.id, [chunk.id for chunk in store.document_chunks(engine, added.id)])
+    store.update_message(engine, reply.id, finished_at=at(9, 0, 9))
+    exported = plan_export(engine, None, Format.JSON).build()
+    import_archive(other_engine, exported)
+    again = plan_export(other_engine, None, Format.JSON).build()
+    without_documents = [comparable(export) for export in (exported, again)]
+    for document in without_documents:  # described, not carried: the files are added again after an import
+        for chat in document["chats"]:
+            del chat["documents"]
+    assert without_documents[0] == without_documents[1]
+    message = json.loads(again)["chats"][0]["messages"][1]
+    assert message["finished_at"] == "2025-03-01T09:00:09Z"
+    assert message["sources"] == [
+        {"label": 1, "document_sha256": added.sha256, "document_name": "menu.md", "document_kind": "md",
+         "page": 1, "text": "# Menu\n\nSoup of the day."}
+    ]  # fmt: skip
 
 
 def test_html_is_stored_as_text(exported, other_engine):
@@ -166,7 +236,7 @@ MALFORMED = [
     pytest.param(lambda raw: raw[: len(raw) // 2], "file: Invalid JSON: EOF while parsing", id="truncated"),
     pytest.param(lambda raw: b"[]", "file: Input should be an object", id="not an object"),
     pytest.param(
-        set_field("format_version", 2), "format_version: version 2 is not supported", id="wrong format_version"
+        set_field("format_version", 3), "format_version: version 3 is not supported", id="wrong format_version"
     ),
     pytest.param(
         set_field("format_version", "1"), "format_version: Input should be a valid integer", id="format_version as text"
@@ -256,6 +326,11 @@ def test_malformed_files_are_refused_and_nothing_is_written(exported, other_engi
             ImportReport(skipped=list("abcdefghijkl")),
             "Imported 0 chats. Skipped 12 chats already here: “a”, “b”, “c”, “d”, “e”, “f”, “g”, “h”, “i”, “j” "
             "and 2 more.",
+        ),
+        (
+            ImportReport(extended=["A"], diverged=["B"], added_messages=2),
+            "Imported 0 chats. Added 2 messages to 1 chat: “A”. Skipped 1 chat changed both here and in the file "
+            "since the export (left as they are here): “B”.",
         ),
     ],
 )

@@ -35,6 +35,7 @@ def test_text_is_extracted_per_page_or_section(name, pages, numbers, expected):
     assert expected in "\n".join(section.text for section in extracted.sections)
 
 
+@pytest.mark.slow
 def test_a_long_compressed_pdf_keeps_every_page():
     extracted = extract_sample("GeoTopo-komprimiert.pdf")
     assert extracted.pages == 117

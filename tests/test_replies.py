@@ -337,7 +337,8 @@ def test_follow_ups_show_the_title_while_it_is_written(engine, titling, held_tit
 def test_settle_waits_for_the_follow_ups(engine, titling, held_title):
     chat = store.create_chat(engine, model=MODEL)
     titling.send(OllamaBackend(held_title.url), chat.id, MODEL, "hello bot").reply.text()
-    assert not titling.settle(chat.id, timeout=0.2)
+    wait_until(lambda: len(held_title.chat_requests) == 2)  # the title is being written, and held
+    assert not titling.settle(chat.id, timeout=0)
     held_title.release.set()
     assert titling.settle(chat.id, timeout=10)
     assert store.get_chat(engine, chat.id).title == "Greeting the bot"

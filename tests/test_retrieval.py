@@ -96,8 +96,9 @@ def test_the_prompt_carries_the_passages_under_their_labels_and_the_reply_keeps_
     assert "[1] google-doc-document.pdf, page 1\n" in system["content"]
     assert "Beautiful is better than ugly." in system["content"]
     reply = store.recent_messages(engine, library_chat, limit=1)[0]
-    sources = store.reply_sources(engine, [reply.id])[reply.id]
-    assert sources[0][0] == 1 and sources[0][1].name == "google-doc-document.pdf" and sources[0][2].page == 1
+    source, present = store.reply_sources(engine, [reply.id])[reply.id][0]
+    assert (source.label, source.document_name, source.page, present) == (1, "google-doc-document.pdf", 1, True)
+    assert "Beautiful is better than ugly." in source.text
 
 
 @pytest.mark.parametrize(("num_ctx", "pinned"), [(256, False), (512, False), (2048, True), (8192, True)])

@@ -1,5 +1,7 @@
 """Storage: chats, messages, pragmas and migrations."""
 
+import uuid
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -249,3 +251,56 @@ def test_migration_to_owned_replies_counts_a_reply_left_streaming_by_an_older_ve
     assert store.add_exchange(engine, 1, "And to eat?", "llama3:8b", LEASE) is not None  # the chat can be claimed
     assert [hit.message_id for hit in search.search_chats(engine, "trams")] == [reply.id]
     engine.dispose()
+
+
+def test_migration_from_0006_gives_each_chat_a_uid_and_keeps_the_passages_replies_were_given(db_url):
+    engine = store.create_db_engine(db_url)
+    store.migrate(engine, "0006_summaries_and_vectors")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO chat (id, title, model, system_prompt, options, created_at, updated_at) VALUES "
+                "(1, 'Lisbon', '', '', '{}', '2025-05-01 10:00:00', '2025-05-01 10:05:00'), "
+                "(2, 'Porto', '', '', '{}', '2025-05-02 10:00:00', '2025-05-02 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO message (id, chat_id, role, content, status, error, model, created_at) VALUES "
+                "(1, 1, 'user', 'Trams?', 'complete', '', '', '2025-05-01 10:00:00'), "
+                "(2, 1, 'assistant', 'Tram 28 [1].', 'complete', '', 'llama3:8b', '2025-05-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO document (id, chat_id, name, kind, sha256, size, pages, chunk_count, status, created_at) "
+                "VALUES (1, 1, 'trams.pdf', 'pdf', :sha, 12, 3, 1, 'ready', '2025-05-01 10:00:00')"
+            ),
+            {"sha": "b" * 64},
+        )
+        connection.execute(
+            text(
+                'INSERT INTO chunk (id, document_id, ordinal, page, start, "end", text) VALUES (7, 1, 0, 3, 0, 9, :t)'
+            ),
+            {"t": "Tram 28 climbs the hills."},
+        )
+        connection.execute(text("INSERT INTO reply_source (message_id, chunk_id, label) VALUES (2, 7, 1)"))
+    store.migrate(engine)
+    uids = {chat.uid for chat in store.find_chats(engine, None)}
+    assert len(uids) == 2 and all(str(uuid.UUID(uid)) == uid for uid in uids)
+    assert [message.finished_at for message in store.list_messages(engine, 1)] == [None, None]  # never recorded
+    store.delete_document(engine, 1)
+    [(source, present)] = store.reply_sources(engine, [2])[2]
+    assert (source.label, source.document_name, source.page, source.text) == (
+        1,
+        "trams.pdf",
+        3,
+        "Tram 28 climbs the hills.",
+    )
+    assert not present
+    engine.dispose()
+
+
+def test_a_new_chat_gets_a_uid_of_its_own(engine):
+    first, second = store.create_chat(engine), store.create_chat(engine)
+    assert first.uid != second.uid and str(uuid.UUID(first.uid)) == first.uid
