@@ -170,9 +170,8 @@ def document_record(document: Document) -> DocumentRecord:
 def message_record(message: Message, sources: list[ReplySource]) -> MessageRecord:
     """The record of a stored message and the passages it was given."""
     given = [SourceRecord.model_construct(**source.model_dump(exclude={"message_id"})) for source in sources]
-    return MessageRecord.model_construct(
-        **message.model_dump(exclude={"chat_id", "status"}), status=Status(message.status), sources=given
-    )
+    fields = message.model_dump(include=set(MessageRecord.model_fields) - {"status", "sources"})  # not who writes it
+    return MessageRecord.model_construct(**fields, status=Status(message.status), sources=given)
 
 
 def dump_archive(chats: list[ChatRecord]) -> str:

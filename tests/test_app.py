@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 import resources
 from chatcore import store
 from chatcore.export import Format, plan_export
+from chatcore.markdown import escape_markdown
 from chatcore.models import Status, utc_now
 from tests.documents import sample
 from tests.history import fill_chat
@@ -440,7 +441,7 @@ def test_export_page_without_chats_says_so(app_env):
 
 
 def test_sidebar_exports_the_current_chat_as_markdown(app_env, sample_chats):
-    at = open_app()
+    at = open_settings(open_app())
     assert [button.label for button in at.sidebar.get("download_button")] == ["Export this chat"]
 
 
@@ -608,7 +609,7 @@ def test_deleting_a_document_asks_first_and_the_replies_that_cited_it_keep_its_p
     assert store.list_documents(engine, at.session_state.chat_id) == []
     at.switch_page(CHAT_PAGE).run()
     sources = at.chat_message[-1].expander[0]
-    assert sources.caption[0].value == "[1] menu.md, section 1 (document deleted)"
+    assert sources.caption[0].value == escape_markdown("[1] menu.md, section 1 (document deleted)")
     assert "The soup of the day is lentils." in sources.text[0].value
 
 

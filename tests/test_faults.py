@@ -16,6 +16,7 @@ from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError
 from chatcore.replies import ReplyService
 from tests.replies import LEASE, reply_to
+from tests.test_app import shown_text
 
 HOLD_LOCK = """
 import sqlite3, sys
@@ -45,7 +46,7 @@ def test_read_only_database_shows_history_and_refuses_to_send_clearly(sqlite_pat
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     st.cache_resource.clear()
     at = AppTest.from_file("../streamlit_app.py", default_timeout=30).run()
-    assert [m.markdown[0].value for m in at.chat_message] == ["earlier question", "kept safe"]
+    assert [shown_text(message) for message in at.chat_message] == ["earlier question", "kept safe"]
     at.chat_input[0].set_value("a new question\nover two lines").run()
     assert not at.exception
     assert "readonly database" in at.error[0].value and "was not sent" in at.error[0].value

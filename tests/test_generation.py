@@ -94,7 +94,7 @@ def test_num_ctx_is_sent_even_when_the_chat_has_no_options(engine, replies):
 
 def test_a_reply_records_when_it_was_finished_not_only_when_it_was_asked(engine, chat):
     stream = answer(
-        engine, FakeBackend(replies=["one two"]), chat.id, generation.start_turn(engine, chat.id, "go", "m")
+        engine, FakeBackend(replies=["one two"]), chat.id, generation.start_turn(engine, chat.id, "go", "m", LEASE)
     )
     assert next(stream) == "one"
     midway = utc_now()

@@ -248,8 +248,9 @@ def test_migration_to_owned_replies_counts_a_reply_left_streaming_by_an_older_ve
         ("What to see?", Status.COMPLETE),
         ("Trams and", Status.PARTIAL),
     ]
-    assert store.add_exchange(engine, 1, "And to eat?", "llama3:8b", LEASE) is not None  # the chat can be claimed
+    question, _ = store.add_exchange(engine, 1, "And to eat?", "llama3:8b", LEASE)  # the chat can be claimed
     assert [hit.message_id for hit in search.search_chats(engine, "trams")] == [reply.id]
+    assert [hit.message_id for hit in search.search_chats(engine, "eat")] == [question]  # still indexed as written
     engine.dispose()
 
 

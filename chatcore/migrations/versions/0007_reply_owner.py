@@ -17,10 +17,10 @@ STREAMING_ONLY = "status = 'streaming'"
 
 def upgrade() -> None:
     """Add the owner, lease and stop columns to message, and an index of the replies being written."""
-    with op.batch_alter_table("message") as batch:
-        batch.add_column(sa.Column("owner", sa.String, nullable=False, server_default=""))
-        batch.add_column(sa.Column("lease_until", sa.DateTime(timezone=True)))
-        batch.add_column(sa.Column("stop_requested", sa.Boolean, nullable=False, server_default=sa.false()))
+    # Added in place, not by a batch: rebuilding the table on SQLite would drop its full-text index's triggers.
+    op.add_column("message", sa.Column("owner", sa.String, nullable=False, server_default=""))
+    op.add_column("message", sa.Column("lease_until", sa.DateTime(timezone=True)))
+    op.add_column("message", sa.Column("stop_requested", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_index(
         "ix_message_streaming",
         "message",

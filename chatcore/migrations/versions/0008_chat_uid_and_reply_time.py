@@ -28,8 +28,7 @@ def upgrade() -> None:
     with op.batch_alter_table("chat") as chat:
         chat.alter_column("uid", existing_type=sa.String, nullable=False)
         chat.create_index("ix_chat_uid", ["uid"], unique=True)
-    with op.batch_alter_table("message") as message:
-        message.add_column(sa.Column("finished_at", sa.DateTime(timezone=True)))
+    op.add_column("message", sa.Column("finished_at", sa.DateTime(timezone=True)))  # in place: see 0007
 
 
 def downgrade() -> None:
