@@ -25,9 +25,9 @@ from chatcore.replies import ChatBusyError, LiveReply
 from chatcore.retrieval import given_label
 
 # The browser redraws every message on the page at each run, so each one shown delays a reply's first words.
-HISTORY_SHOWN = 20  # the newest messages shown at first
+HISTORY_SHOWN = 10  # the newest messages shown at first
 HISTORY_STEP = 50  # how many more each "Show earlier messages" adds
-FOUND_LATER = 10  # messages shown after a search hit; the rest of the window goes before it
+FOUND_LATER = 4  # messages shown after a search hit; the rest of the window goes before it
 SHOW_FOUND = """
 <style>.st-key-found [data-testid="stChatMessage"] { outline: 2px solid #f59e0b; border-radius: 0.5rem; }</style>
 <script>
@@ -139,8 +139,12 @@ def render_context_caption(engine, context: Prompt, pending: set[str]) -> None:
     st.caption(line, help=explained)
 
 
-def follow_reply(reply: LiveReply, snapshot: bool) -> None:
-    """The reply being written: its text so far, then (unless `snapshot`) new text for a quarter second."""
+def follow_reply(reply: LiveReply, snapshot: bool, just_sent: bool) -> None:
+    """The reply being written: its text so far, then (unless `snapshot`) new text for a quarter second.
+
+    The run that sent the message shows no waiting notice: a loaded model's first words come sooner than it
+    could be read, and drawing it, then removing it, would delay them. The next runs show it while no text came.
+    """
     with st.chat_message("assistant"):
         st.button(
             "Stop",
@@ -150,7 +154,7 @@ def follow_reply(reply: LiveReply, snapshot: bool) -> None:
             args=(reply.chat_id,),
         )
         waiting = st.empty()
-        if not reply.pieces:
+        if not reply.pieces and not just_sent:
             waiting.caption("Waiting for the model's first words (it may be loading)…")
         if snapshot:
             st.markdown(link_images("".join(reply.pieces)))
@@ -260,7 +264,9 @@ def shown_until(chat_id: int) -> int:
     return end if history_chat == chat_id else 0
 
 
-def render_turn(engine, chat_id: int, reply: LiveReply | None, model: str | None, snapshot: bool) -> int:
+def render_turn(
+    engine, chat_id: int, reply: LiveReply | None, model: str | None, snapshot: bool, just_sent: bool
+) -> int:
     """What came after the history: the question, the reply being written, messages queued behind it.
 
     Returns the id of the newest message there is.
@@ -278,7 +284,7 @@ def render_turn(engine, chat_id: int, reply: LiveReply | None, model: str | None
     live = st.container()
     render_messages(engine, queued, None)
     with live:  # drawn last: following the reply holds the run
-        follow_reply(reply, snapshot)
+        follow_reply(reply, snapshot, just_sent)
     return newest
 
 
@@ -318,7 +324,7 @@ def chat_area() -> None:
         st.session_state.pop("awaiting")
         st.rerun(scope="app")
     with turn:
-        newest = render_turn(engine, chat_id, reply, model, snapshot)
+        newest = render_turn(engine, chat_id, reply, model, snapshot, just_sent=bool(submitted))
     if context := remembered_context(chat_id, model, newest):
         with caption:
             render_context_caption(engine, context, service.follow_ups(chat_id))

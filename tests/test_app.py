@@ -318,8 +318,8 @@ def test_only_the_latest_messages_render_until_asked(app_env, db_url):
     for index in range(60):
         store.add_message(engine, chat.id, "user", f"message {index}")
     at = open_app()
-    assert at.chat_message.len == 20
-    assert at.chat_message[0].text[0].value == "message 40"
+    assert at.chat_message.len == 10
+    assert at.chat_message[0].text[0].value == "message 50"
     at.button(key="show-earlier").click().run()
     assert at.chat_message.len == 60
 
@@ -397,8 +397,8 @@ def test_search_opens_the_chat_at_the_matching_message(app_env, db_url):
     hits[0].click().run()
     assert at.session_state.chat_id == wanted.id
     shown = [message.text[0].value for message in at.chat_message]
-    assert shown[5] == "the needle is here" and len(shown) == 5 + 1 + 10  # the messages around it, not all 80
-    assert at.button(key="show-latest").label == "Show the latest messages (64 more)"
+    assert shown[5] == "the needle is here" and len(shown) == 5 + 1 + 4  # the messages around it, not all 80
+    assert at.button(key="show-latest").label == "Show the latest messages (70 more)"
     at.button(key="show-latest").click().run()
     assert [message.text[0].value for message in at.chat_message][-1] == "filler 79"
 
