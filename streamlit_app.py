@@ -320,7 +320,8 @@ def chat_area() -> None:
         return
     reply = service.live(chat_id)
     awaited = not snapshot and st.session_state.get("awaiting") == chat_id
-    if awaited and not service.working(chat_id):  # the title and memory are written too: show them everywhere
+    # Once the title and memory are written too, show them everywhere (a live reply means work is still going on).
+    if awaited and reply is None and not service.working(chat_id):
         st.session_state.pop("awaiting")
         st.rerun(scope="app")
     with turn:
@@ -353,7 +354,7 @@ def render_page() -> None:
         with history:  # one element, so the fragment below always has the same place, and so the same id
             render_history(engine, chat_id, reply.turn.user_message_id if reply else None, context)
         st.session_state.context = ((chat_id, model, shown_until(chat_id)), context)
-    working = chat_id is not None and service.working(chat_id)
+    working = reply is not None or (chat_id is not None and service.working(chat_id))  # asked once: it may query
     if working:
         st.session_state.awaiting = chat_id
     st.session_state.full_run = True
