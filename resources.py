@@ -25,7 +25,8 @@ def engine() -> Engine:
     return _engine_for(settings().db_url)
 
 
-@st.cache_resource(show_spinner=False, ttl=BACKEND_RECHECK_S)
+# Settings are frozen, so their own hash will do: Streamlit's hashing of them cost a millisecond a call.
+@st.cache_resource(show_spinner=False, ttl=BACKEND_RECHECK_S, hash_funcs={config.Settings: hash})
 def _choice_for(current: config.Settings) -> backends.Choice:
     choice = backends.choose_backend(current)
     if isinstance(choice.backend, backends.EmbeddedBackend):

@@ -8,7 +8,6 @@ and a full page run never waits on a reply: no element of an earlier run is left
 """
 
 import time
-from collections.abc import Iterator
 from contextlib import nullcontext
 
 import streamlit as st
@@ -153,21 +152,13 @@ def follow_reply(reply: LiveReply, snapshot: bool, just_sent: bool) -> None:
             on_click=resources.replies_service().stop,
             args=(reply.chat_id,),
         )
-        waiting = st.empty()
+        text = st.empty()  # one place for the waiting notice and the text that replaces it: one delta less
         if not reply.pieces and not just_sent:
-            waiting.caption("Waiting for the model's first words (it may be loading)…")
+            text.caption("Waiting for the model's first words (it may be loading)…")
         if snapshot:
-            st.markdown(link_images("".join(reply.pieces)))
+            text.markdown(link_images("".join(reply.pieces)))
         else:
-            pieces = link_images_as_streamed(reply.follow(until=time.monotonic() + FOLLOW_S))
-            st.write_stream(clear_when_text_arrives(pieces, waiting))
-
-
-def clear_when_text_arrives(pieces: Iterator[str], notice) -> Iterator[str]:
-    """Pass the pieces on, removing the waiting notice at the first one."""
-    for piece in pieces:
-        notice.empty()
-        yield piece
+            text.write_stream(link_images_as_streamed(reply.follow(until=time.monotonic() + FOLLOW_S)))
 
 
 def render_last_turn_actions(chat_id: int, model: str | None) -> None:

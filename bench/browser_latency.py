@@ -1,14 +1,16 @@
 """What a user waits for in the browser: the app against the canonical Streamlit chat (bench/canonical_chat.py).
 
 Both run with `streamlit run` against one stand-in Ollama at 200 tokens/s whose reply is a known text of 150
-words. One headless Chromium page alternates between them, round by round (app first, then canonical first),
-each round on a freshly opened page. In the page, from the Enter keypress (a capturing keydown listener,
+words. One headless Chromium page takes them in turn, the order rotating round by round, each round on a
+freshly opened page. In the page, from the Enter keypress (a capturing keydown listener,
 performance.now()), it times (a) the first reply word and (b) the whole reply appearing in a chat message
 that is not the user's (checked at the animation frame that follows a DOM change, about when it is painted).
 Each round waits for the page to be idle, and 300 ms more, before typing, and for it to be idle again after
 the reply. One uncounted round of each warms the servers up. The app runs without background titles, and the
 stand-in answers its memory summaries at once. Prints one line per figure, medians over the rounds:
 - a 2-message chat: app and canonical, and their ratio (target <= 1.10);
+- the same canonical chat drawn on a page like the app's (CANONICAL_PAGE=app: its sidebar's widgets, the chat
+  in a fragment), and the app's ratio to it: what is left once the page's own cost is the same on both sides;
 - a 1,000-message chat, created by the app's own JSON importer (the canonical chat starts with the same
   messages): app and canonical, and the app's figure over its short-chat figure (target <= 1.10).
 Run: python bench/browser_latency.py [--rounds 5]   (needs Debian's chromium and the playwright package)
@@ -46,6 +48,7 @@ INPUT = '[data-testid="stChatInput"] textarea'
 MESSAGE = '[data-testid="stChatMessage"]'
 USER_AVATAR = '[data-testid="stChatMessageAvatarUser"]'  # inside each of the user's messages
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+APP_CHATS_LISTED = 20  # sidebar.CHATS_STEP: the chats its sidebar lists before "Show more"
 SETTLE_MS = 300  # the frontend settles a moment after a run ends; typing sooner can lose the message
 
 
@@ -68,6 +71,7 @@ REPLY = " ".join(GREEK[index % len(GREEK)] for index in range(150))  # 150 token
 FIRST_WORD = GREEK[0]
 SHORT, LONG = 2, 1_000
 TARGET = 1.10
+SAME_PAGE = "canonical on a page like the app's"
 FIGURES = ("TTFT", "whole reply")
 REPLY_METRICS = {"prompt_tokens": 0, "reply_tokens": 150, "prompt_ms": 30.0, "reply_ms": 750.0, "total_ms": 800.0}
 TIMEOUT_MS = 120_000
@@ -257,12 +261,13 @@ def time_reply(page, url: str, question: str) -> tuple[float, float]:
     return (bench["first"] - bench["enter"]) / 1000, (bench["whole"] - bench["enter"]) / 1000
 
 
-def compare(label: str, page, app_urls: list[str], canonical_url: str) -> tuple[tuple[float, float], ...]:
-    """Alternate app and canonical round by round, each first every other round; their medians (TTFT, whole)."""
-    results = {"app": [], "canonical": []}
+def compare(label: str, page, app_urls: list[str], baselines: dict[str, str]) -> tuple[tuple[float, float], ...]:
+    """The app (a chat of its own each round) and each baseline in turn, the order rotating round by round;
+    the medians (TTFT, whole), the app's first."""
+    results = {"app": []} | {name: [] for name in baselines}
     for number, app_url in enumerate(app_urls):
-        order = [("app", app_url), ("canonical", canonical_url)]
-        for name, url in order if number % 2 == 0 else order[::-1]:
+        order = [("app", app_url), *baselines.items()]
+        for name, url in order[number % len(order) :] + order[: number % len(order)]:
             first, whole = time_reply(page, url, f"Round {number + 1}: what comes next?")
             results[name].append((first, whole))
             progress = f"first words {first:.3f} s, whole reply {whole:.3f} s"
@@ -273,8 +278,9 @@ def compare(label: str, page, app_urls: list[str], canonical_url: str) -> tuple[
     )
 
 
-def start_servers(stack: ExitStack, folder: Path, ollama_url: str, database: str) -> dict:
-    """The app and a canonical chat per history size, started together; each stopped when the stack closes."""
+def start_servers(stack: ExitStack, folder: Path, ollama_url: str, database: str, chats: int) -> dict:
+    """The app, a canonical chat per history size, and the short one on a page like the app's (listing `chats`
+    chats), started together; each stopped when the stack closes."""
     app_env = APP_ENV | {"OLLAMA_HOST": ollama_url, "CHATCORE_DATA_DIR": str(folder), "CHATCORE_DB_URL": database}
     servers = {"app": Server(APP_SCRIPT, app_env, folder / "app.log")}
     for size in (SHORT, LONG):
@@ -282,6 +288,9 @@ def start_servers(stack: ExitStack, folder: Path, ollama_url: str, database: str
         seed.write_text(json.dumps(history(size)))
         env = {"OLLAMA_HOST": ollama_url, "CANONICAL_MODEL": MODEL, "CANONICAL_HISTORY": str(seed)}
         servers[size] = Server(CANONICAL_SCRIPT, env, folder / f"canonical-{size}.log")
+        if size == SHORT:
+            page_env = env | {"CANONICAL_PAGE": "app", "CANONICAL_CHATS": str(min(chats, APP_CHATS_LISTED))}
+            servers[SAME_PAGE] = Server(CANONICAL_SCRIPT, page_env, folder / "canonical-same-page.log")
     for server in servers.values():
         stack.callback(server.stop)
         server.start()
@@ -294,12 +303,16 @@ def measure(page, servers: dict, chats: dict[str, list[int]]) -> None:
     """Print the short chat's figures, then the long chat's."""
     app = servers["app"].url + APP_CHAT_PATH
     urls = {kind: [app.format(chat_id=chat_id) for chat_id in ids] for kind, ids in chats.items()}
-    compare("warm-up (not counted)", page, urls["warm-up"], servers[SHORT].url)  # a server's first runs are slower
-    app_short, canonical_short = compare("short chat", page, urls["short"], servers[SHORT].url)
-    for figure, app_s, canonical_s in zip(FIGURES, app_short, canonical_short, strict=True):
+    short = {"canonical": servers[SHORT].url, SAME_PAGE: servers[SAME_PAGE].url}
+    compare("warm-up (not counted)", page, urls["warm-up"], short)  # a server's first runs are slower
+    app_short, canonical_short, same_page = compare("short chat", page, urls["short"], short)
+    for figure, app_s, canonical_s, page_s in zip(FIGURES, app_short, canonical_short, same_page, strict=True):
         ratio = f"ratio {app_s / canonical_s:.2f} (target <= {TARGET:.2f})"
         print(f"short chat {figure}: app {app_s:.3f} s, canonical {canonical_s:.3f} s, {ratio}", flush=True)
-    app_long, canonical_long = compare(f"{LONG:,}-message chat", page, urls["long"], servers[LONG].url)
+        ratio = f"app / {SAME_PAGE} ratio {app_s / page_s:.2f}"
+        print(f"short chat {figure}: {SAME_PAGE} {page_s:.3f} s, {ratio}", flush=True)
+    long = {"canonical": servers[LONG].url}
+    app_long, canonical_long = compare(f"{LONG:,}-message chat", page, urls["long"], long)
     for figure, app_s, canonical_s, short_s in zip(FIGURES, app_long, canonical_long, app_short, strict=True):
         ratio = f"app / app short-chat ratio {app_s / short_s:.2f} (target <= {TARGET:.2f})"
         print(f"{LONG:,}-message chat {figure}: app {app_s:.3f} s, canonical {canonical_s:.3f} s, {ratio}", flush=True)
@@ -317,7 +330,7 @@ def main() -> None:
         standin = stack.enter_context(StandinOllama(token_delay=TOKEN_DELAY_S, reply=standin_reply))
         database = f"sqlite:///{folder / 'chatcore.db'}"
         chats = seed_app(database, rounds)
-        servers = start_servers(stack, folder, standin.url, database)
+        servers = start_servers(stack, folder, standin.url, database, sum(map(len, chats.values())))
         page = stack.enter_context(chromium_page())
         try:
             measure(page, servers, chats)

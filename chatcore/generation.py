@@ -68,10 +68,7 @@ def start_turn(engine: Engine, chat_id: int, text: str, model: str, lease: store
 
     None if another instance is writing a reply in the chat: the message is then queued behind it.
     """
-    chat = store.get_chat(engine, chat_id)
-    is_first = chat.title == DEFAULT_TITLE and store.count_messages(engine, chat_id) == 0
-    title = title_from_text(text) if is_first else None
-    ids = store.add_exchange(engine, chat_id, text, model, lease, title=title)
+    ids = store.add_exchange(engine, chat_id, text, model, lease, title=title_from_text(text))
     return Turn(*ids) if ids else None
 
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, event, func, literal, make_url, or_
+from sqlalchemy import Engine, case, event, exists, func, literal, make_url, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -20,6 +20,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, create_engine, delete, select, update
 
 from chatcore.models import (
+    DEFAULT_TITLE,
     Chat,
     Chunk,
     ChunkVector,
@@ -237,9 +238,10 @@ def add_exchange(
 
     Messages the chat had queued are answered by the same reply. If another instance is writing a reply in the
     chat, the message is queued behind it instead, for that instance to answer when its reply ends: None.
+    A `title` names the chat if this is its first message and it has not been named.
     """
     with _writing(engine) as session:
-        if not _claim_chat(session, chat_id, **({"title": title} if title else {})):
+        if not _claim_chat(session, chat_id, **({"title": _title_if_new(chat_id, title)} if title else {})):
             session.add(Message(chat_id=chat_id, role="user", content=text, status=Status.QUEUED, model=model))
             session.commit()
             return None
@@ -287,6 +289,13 @@ def _touch_chat(session: Session, chat_id: int, **fields) -> None:
     message queued meanwhile can never end up before a reply that was written after it.
     """
     session.exec(update(Chat).where(Chat.id == chat_id).values(updated_at=utc_now(), **fields))
+
+
+def _title_if_new(chat_id: int, title: str):
+    """`title` if the chat is new (no message, no name given), else its own title: decided in the update itself,
+    under its lock, so that of two first messages sent at once only the first names the chat."""
+    new = (Chat.title == DEFAULT_TITLE) & ~exists().where(Message.chat_id == chat_id)
+    return case((new, title), else_=Chat.title)
 
 
 def _unqueue(session: Session, chat_id: int) -> int | None:

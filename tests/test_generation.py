@@ -261,6 +261,13 @@ def test_first_message_titles_the_chat_and_later_ones_do_not(engine, replies, ch
     assert store.get_chat(engine, chat.id).title == "Plan a trip to Lisbon"
 
 
+def test_of_two_first_messages_sent_at_once_the_one_saved_first_titles_the_chat(engine, chat):
+    """Each was the chat's first when its sender looked: only the save decides which one is."""
+    assert generation.start_turn(engine, chat.id, "Plan a trip to Lisbon", "m", LEASE) is not None
+    assert generation.start_turn(engine, chat.id, "Book a table", "m", store.Lease("other", 60)) is None  # queued
+    assert store.get_chat(engine, chat.id).title == "Plan a trip to Lisbon"
+
+
 def test_a_renamed_chat_keeps_its_name(engine, replies, chat):
     store.update_chat(engine, chat.id, title="Mine")
     reply_to(replies, FakeBackend(replies=["a"]), chat.id, "hello")

@@ -299,6 +299,7 @@ MALFORMED = [
         edited(lambda document: document["chats"].extend(document["chats"][:1] * MAX_CHATS)),
         "chats: List should have at most 10000 items",
         id="too many chats",
+        marks=pytest.mark.slow,
     ),
 ]
 

@@ -140,6 +140,7 @@ def run_instance(*args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, text=True, **popen)
 
 
+@pytest.mark.slow  # real instance processes
 def test_an_instance_starting_leaves_another_instances_reply_alone(engine, db_url, slow_standin):
     slow_standin.token_delay = 0.3  # still writing when the other instance has started
     chat = store.create_chat(engine, model=MODEL)
@@ -154,6 +155,7 @@ def test_an_instance_starting_leaves_another_instances_reply_alone(engine, db_ur
     assert chat_messages(engine, chat.id)[-1] == ("assistant", SLOW_REPLY, Status.COMPLETE)
 
 
+@pytest.mark.slow  # real instance processes
 def test_a_killed_instances_reply_is_interrupted_once_its_lease_runs_out_and_not_before(
     engine, db_url, replies, slow_standin
 ):
@@ -185,6 +187,7 @@ def held_standin():
         release.set()
 
 
+@pytest.mark.slow  # real instance processes
 def test_two_instances_sending_to_a_chat_at_the_same_moment_write_one_reply_and_queue_the_other(
     engine, db_url, held_standin
 ):
