@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when one is given), sample chats,
 and the stand-in Ollama server."""
 
+import functools
 import os
 import shutil
 import time
@@ -10,11 +11,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url
+from streamlit.components.v2 import manifest_scanner
 
 from chatcore import store
 from chatcore.models import Status
 from chatcore.replies import ReplyService
 from tests.ollama_standin import StandinOllama
+
+# Each new AppTest scans every installed package for Streamlit components (about half a second, in every
+# page test); the packages do not change while the tests run, so they are scanned once.
+manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
 
 # A PostgreSQL superuser's URL; each test gets a database of its own there, dropped with FORCE after it
 # (which must also end any autovacuum worker in it: only a superuser may).
