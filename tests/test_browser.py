@@ -409,7 +409,8 @@ def test_a_reply_is_followed_and_stopped_from_another_server_on_the_same_databas
         follower = open_page(browser, follower_url)
         writer = open_mid_reply(browser, writer_url, ollama, "Tell me everything")
         ollama.token_delay = 3  # still writing while the other server's page opens the chat, on a busy machine too
-        reload(follower)
+        follower.reload()  # not settled after: it opens the chat being written, whose fragment keeps running
+        follower.wait_for_selector(INPUT, timeout=30_000)
         follower.locator('[data-testid="stSidebar"]').get_by_role("button", name="Tell me everything").click()
         followed = follower.locator(MESSAGES).nth(1)
         expect(followed).to_contain_text("Here is", timeout=15_000)
