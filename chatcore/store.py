@@ -2,7 +2,6 @@
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -168,12 +167,6 @@ def find_chats(engine: Engine, chat_ids: Collection[int] | None) -> list[Chat]:
         if chat_ids is not None:
             query = query.where(Chat.id.in_(chat_ids))
         return list(session.exec(query))
-
-
-def find_chats_created_at(engine: Engine, moments: Collection[datetime]) -> list[Chat]:
-    """The chats created at one of these moments, oldest first."""
-    with _session(engine) as session:
-        return list(session.exec(select(Chat).where(Chat.created_at.in_(moments)).order_by(Chat.id)))
 
 
 def count_chats(engine: Engine) -> int:
