@@ -30,10 +30,11 @@ def render_upload(engine, chat_id: int | None) -> None:
     )
     outcomes = st.session_state.setdefault("document_outcomes", {})
     if fresh := [upload for upload in uploads if upload.file_id not in outcomes]:
-        if target == CHAT and chat_id is None and not start_chat(engine):
+        new_chat = target == CHAT and chat_id is None
+        if new_chat and not start_chat(engine):
             return
         add_uploads(engine, st.session_state.chat_id if target == CHAT else None, fresh, outcomes)
-        if target == CHAT and chat_id is None:
+        if new_chat:
             st.rerun()  # the sidebar, drawn before this page, then lists the new chat
     for upload in uploads:
         succeeded, message = outcomes[upload.file_id]
