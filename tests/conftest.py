@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url
 from streamlit.components.v2 import manifest_scanner
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 
 from chatcore import store
 from chatcore.models import Status
@@ -21,6 +22,10 @@ from tests.ollama_standin import StandinOllama
 # Each new AppTest scans every installed package for Streamlit components (about half a second, in every
 # page test); the packages do not change while the tests run, so they are scanned once.
 manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+# Each AppTest run compiles the pages anew, into a cache of its own; they do not change either, so one cache serves all.
+_PAGES = ScriptCache()
+_compile_page = ScriptCache.get_bytecode
+ScriptCache.get_bytecode = lambda _cache, script_path: _compile_page(_PAGES, script_path)
 
 # A PostgreSQL superuser's URL; each test gets a database of its own there, dropped with FORCE after it
 # (which must also end any autovacuum worker in it: only a superuser may).

@@ -19,8 +19,8 @@ ENTRY = "../streamlit_app.py"  # relative to this file
 
 
 @pytest.fixture
-def app_env(standin, db_url, monkeypatch):
-    """Environment for the app: a fresh database and the stand-in Ollama."""
+def app_env(standin, db_url, engine, monkeypatch):
+    """Environment for the app: a fresh database, migrated already, and the stand-in Ollama."""
     monkeypatch.setenv("CHATCORE_DB_URL", db_url)
     monkeypatch.setenv("OLLAMA_HOST", standin.url)
     monkeypatch.delenv("CHATCORE_BACKEND", raising=False)

@@ -12,6 +12,7 @@ import httpx
 import ollama
 import pytest
 
+from chatcore.backends import tls_context
 from tests.ollama_standin import StandinOllama
 
 EMBED = "nomic-embed-text"
@@ -29,7 +30,7 @@ def standin():
 
 @pytest.fixture
 def client(standin):
-    with ollama.Client(host=standin.url) as ollama_client:
+    with ollama.Client(host=standin.url, verify=tls_context()) as ollama_client:
         yield ollama_client
 
 
@@ -437,7 +438,7 @@ def test_unknown_behaviour_is_rejected():
 def test_stop_closes_connections_and_joins_threads():
     threads_before = threading.active_count()
     standin = StandinOllama().start()
-    with ollama.Client(host=standin.url) as client:
+    with ollama.Client(host=standin.url, verify=tls_context()) as client:
         assert len(client.list().models) == 2  # leaves a kept-alive connection open
 
         standin.stop()
@@ -504,7 +505,10 @@ def test_custom_embed_function_gives_chosen_texts_similar_vectors():
         seen.append(text)
         return topics[text]
 
-    with StandinOllama(models={EMBED: "embed"}, embed=embed) as standin, ollama.Client(host=standin.url) as client:
+    with (
+        StandinOllama(models={EMBED: "embed"}, embed=embed) as standin,
+        ollama.Client(host=standin.url, verify=tls_context()) as client,
+    ):
         cat, kitten, tax = client.embed(model=EMBED, input=list(topics)).embeddings
 
     assert seen == list(topics)
