@@ -101,6 +101,16 @@ def standin():
         yield server
 
 
+STALLED_REPLY = "word " * 40
+
+
+@pytest.fixture
+def stalling_standin():
+    """A stand-in Ollama whose replies stop after three words until the test resumes them (or hangs up)."""
+    with StandinOllama(reply=lambda messages: STALLED_REPLY, stall_after=3) as server:
+        yield server
+
+
 def at(hour: int, minute: int, second: int = 0) -> datetime:
     """A moment on the sample day, in UTC."""
     return datetime(2025, 3, 1, hour, minute, second, tzinfo=UTC)

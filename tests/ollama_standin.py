@@ -33,6 +33,7 @@ EMBED_MARKER_TOKENS = 2  # the start and end tokens an embedding model's tokeniz
 MODEL_ERROR = "an error was encountered while running the model: out of memory"
 TOKENS_BEFORE_FAULT = 3
 STALL_S = 3600  # how long a stalled model waits before its next token: longer than any test
+STALL_POLL_S = 0.01  # how often a stalled model looks whether it was resumed
 TOKEN_PATTERN = re.compile(r"\S+\s*|\s+")
 WORD_PATTERN = re.compile(r"[^\W_]+")
 
@@ -369,7 +370,8 @@ class StandinOllama:
             raise ValueError(f"unknown model behaviours {sorted(unknown)}; use one of {BEHAVIOURS}")
         self.token_delay = token_delay
         self.prompt_delay = prompt_delay  # seconds of "prompt evaluation" before the first token
-        self.stall_after = stall_after  # tokens a reply streams before the model stalls (until the client hangs up)
+        self.stall_after = stall_after  # tokens a reply streams before the model stalls (until resumed or hung up)
+        self.resumed = threading.Event()
         self.chars_per_token = chars_per_token  # how prompt_eval_count counts message text
         self.reply = reply or echo_reply
         self.embed = embed or bag_of_words_embedding  # text -> vector; the server normalises it
@@ -410,6 +412,10 @@ class StandinOllama:
         self._server.server_close()
         self._thread.join()
         self._server = self._thread = None
+
+    def resume(self) -> None:
+        """Let the stalled replies go on; from now on, no reply stalls."""
+        self.resumed.set()
 
     def __enter__(self) -> "StandinOllama":
         return self.start()
@@ -695,8 +701,16 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         tokens = generation.tokens if behaviour == "ok" else generation.tokens[:TOKENS_BEFORE_FAULT]
         for index, token in enumerate(tokens):
-            self.work_for(STALL_S if index == standin.stall_after else standin.token_delay)
+            if index == standin.stall_after:
+                self.stall()
+            self.work_for(standin.token_delay)
             yield token
+
+    def stall(self) -> None:
+        """Wait, as a stalled model does, until the test resumes it; give up like work_for if the client hangs up."""
+        deadline = time.monotonic() + STALL_S
+        while not self.server.standin.resumed.is_set() and time.monotonic() < deadline:
+            self.work_for(STALL_POLL_S)
 
     def work_for(self, seconds: float) -> None:
         """Take `seconds`, as the model would; like Ollama, give up (ConnectionAbortedError) if the client hangs up."""

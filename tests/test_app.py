@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import resources
 from chatcore import store
+from chatcore.backends import EmbeddedBackend
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 from chatcore.models import Status, utc_now
@@ -29,6 +30,13 @@ def app_env(standin, db_url, engine, monkeypatch):
     st.cache_resource.clear()
     yield standin
     st.cache_resource.clear()  # which shuts the reply service down
+
+
+@pytest.fixture
+def ollama_down(monkeypatch):
+    """No Ollama: the built-in model is offered but not loaded, which would take seconds of every core for nothing."""
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    monkeypatch.setattr(EmbeddedBackend, "warm_up", lambda backend: None)
 
 
 def open_app() -> AppTest:
@@ -196,11 +204,11 @@ def test_model_picker_lists_ollama_models_and_is_saved_per_chat(app_env):
     assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b"
 
 
-def test_a_chat_keeps_its_model_while_it_is_unavailable_until_another_is_chosen(app_env, db_url, monkeypatch):
-    engine = store.open_engine(db_url)
+def test_a_chat_keeps_its_model_while_it_is_unavailable_until_another_is_chosen(
+    app_env, engine, ollama_down, monkeypatch
+):
     chat = store.create_chat(engine, model="qwen2.5:0.5b")
     store.add_message(engine, chat.id, "user", "hi")
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # Ollama is down: the built-in model is offered
     at = open_app()
     assert "qwen2.5:0.5b, is not available" in at.sidebar.warning[0].value
     assert at.sidebar.selectbox[0].value is None and at.chat_input[0].disabled
@@ -230,16 +238,14 @@ def test_model_removed_from_ollama_says_how_to_pull_it(app_env):
     assert "ollama pull llama3:8b" in at.chat_message[1].error[0].value
 
 
-def test_ollama_down_falls_back_to_the_built_in_model(app_env, monkeypatch):
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+def test_ollama_down_falls_back_to_the_built_in_model(app_env, ollama_down):
     at = open_app()
     notice = at.sidebar.info[0].value
     assert "http://127.0.0.1:9 is not running" in notice and "ollama pull llama3:8b" in notice
     assert at.sidebar.selectbox[0].options == ["gemma-3-270m (built-in demo)"]
 
 
-def test_ollama_required_but_down_disables_the_input(app_env, monkeypatch):
-    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+def test_ollama_required_but_down_disables_the_input(app_env, ollama_down, monkeypatch):
     monkeypatch.setenv("CHATCORE_BACKEND", "ollama")
     at = open_app()
     assert "Cannot reach Ollama at http://127.0.0.1:9" in at.sidebar.info[0].value
@@ -255,8 +261,8 @@ LONG_REPLY = ("long " * 100).strip()
 
 
 def send_a_long_one(at: AppTest, standin, text: str) -> None:
-    """Send a message whose reply takes a few seconds; the page run ends while it is being written."""
-    standin.token_delay = 0.02
+    """Send a message whose reply stalls after three words until the test resumes it: the page run ends meanwhile."""
+    standin.stall_after = 3
     standin.reply = lambda messages: LONG_REPLY
     at.chat_input[0].set_value(text).run()
     assert resources.replies_service().live(at.session_state.chat_id) is not None
@@ -266,6 +272,7 @@ def send_a_long_one(at: AppTest, standin, text: str) -> None:
 def test_a_reply_keeps_being_written_after_the_page_run_ends(app_env):
     at = open_app()
     send_a_long_one(at, app_env, "take your time")
+    app_env.resume()
     wait_for_reply(at, at.session_state.chat_id)
     at.run()
     user, assistant = at.chat_message
@@ -280,6 +287,7 @@ def test_switching_chats_mid_reply_and_back_shows_the_finished_reply(app_env):
     send_a_long_one(at, app_env, "a long one")
     at.sidebar.button[0].click().run()  # New chat, while the reply is still being written
     assert at.chat_message.len == 0
+    app_env.resume()
     wait_for_reply(at, first_id)
     at.button(key=f"chat-{first_id}").click().run()
     assert transcript(at)[-1] == ("assistant", LONG_REPLY)

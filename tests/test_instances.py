@@ -18,7 +18,7 @@ from chatcore import store
 from chatcore.backends import OllamaBackend
 from chatcore.models import Status
 from chatcore.replies import ChatBusyError, ReplyService
-from tests.conftest import wait_until
+from tests.conftest import STALLED_REPLY, wait_until
 from tests.ollama_standin import StandinOllama
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,22 +54,23 @@ def reply_text(engine, chat_id: int) -> str:
 
 
 def test_a_message_sent_on_another_instance_mid_reply_is_queued_and_answered_by_the_owner(
-    engine, replies, other, slow_standin
+    engine, replies, other, stalling_standin
 ):
     chat = store.create_chat(engine, model=MODEL)
-    backend = OllamaBackend(slow_standin.url)
+    backend = OllamaBackend(stalling_standin.url)
     first = replies.send(backend, chat.id, MODEL, "first").reply
     sent = other.send(backend, chat.id, MODEL, "second")
     assert sent.queued and sent.reply.turn == first.turn  # the page follows the owner's reply
     assert other.working(chat.id)
+    stalling_standin.resume()
     assert replies.settle(chat.id, timeout=60)
     assert chat_messages(engine, chat.id) == [
         ("user", "first", Status.COMPLETE),
-        ("assistant", SLOW_REPLY, Status.COMPLETE),
+        ("assistant", STALLED_REPLY, Status.COMPLETE),
         ("user", "second", Status.COMPLETE),
-        ("assistant", SLOW_REPLY, Status.COMPLETE),
+        ("assistant", STALLED_REPLY, Status.COMPLETE),
     ]
-    assert len(slow_standin.chat_requests) == 2 and not other.working(chat.id)
+    assert len(stalling_standin.chat_requests) == 2 and not other.working(chat.id)
 
 
 def test_another_instance_follows_the_reply_as_it_is_saved(engine, replies, other, slow_standin):
@@ -106,19 +107,20 @@ def test_a_stop_while_the_owners_model_loads_closes_its_request(engine, replies,
 
 
 def test_regenerating_on_another_instance_mid_reply_is_refused_and_changes_nothing(
-    engine, replies, other, slow_standin
+    engine, replies, other, stalling_standin
 ):
     chat = store.create_chat(engine, model=MODEL)
-    backend = OllamaBackend(slow_standin.url)
+    backend = OllamaBackend(stalling_standin.url)
     replies.send(backend, chat.id, MODEL, "tell me")
     with pytest.raises(ChatBusyError, match="still being written"):
         other.regenerate(backend, chat.id, MODEL)
     with pytest.raises(ChatBusyError, match="still being written"):
         other.resend_edited(backend, chat.id, MODEL, "tell me more")
+    stalling_standin.resume()
     assert replies.settle(chat.id, timeout=60)
     assert chat_messages(engine, chat.id) == [
         ("user", "tell me", Status.COMPLETE),
-        ("assistant", SLOW_REPLY, Status.COMPLETE),
+        ("assistant", STALLED_REPLY, Status.COMPLETE),
     ]
 
 

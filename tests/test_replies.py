@@ -12,20 +12,13 @@ from chatcore.context import MEMORY_HEADING
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError, build_prompt
 from chatcore.replies import MEMORY, TITLE, ChatBusyError, ReplyService
-from tests.conftest import wait_until
+from tests.conftest import STALLED_REPLY, wait_until
 from tests.embedding import ConceptEmbedder
 from tests.ollama_standin import StandinOllama
 from tests.replies import reply_to
 
 MODEL = "llama3:8b"
 LIMIT = 50 * 2**20
-SLOW_REPLY = "word " * 60
-
-
-@pytest.fixture
-def slow_standin():
-    with StandinOllama(token_delay=0.02, reply=lambda messages: SLOW_REPLY) as server:
-        yield server
 
 
 @pytest.fixture
@@ -100,36 +93,38 @@ def test_a_reply_completes_with_nobody_following(engine, replies, standin):
     assert not sent.queued and sent.reply.finished and sent.reply.error == ""
 
 
-def test_following_gives_the_backlog_then_the_rest(engine, replies, slow_standin):
+def test_following_gives_the_backlog_then_the_rest(engine, replies, stalling_standin):
     chat = store.create_chat(engine, model=MODEL)
-    reply = replies.send(OllamaBackend(slow_standin.url), chat.id, MODEL, "go").reply
-    wait_until(lambda: len(reply.pieces) >= 5)
-    assert "".join(reply.follow()) == SLOW_REPLY  # a follower arriving late still sees everything
+    reply = replies.send(OllamaBackend(stalling_standin.url), chat.id, MODEL, "go").reply
+    wait_until(lambda: len(reply.pieces) >= 3)
+    stalling_standin.resume()
+    assert "".join(reply.follow()) == STALLED_REPLY  # a follower arriving late still sees everything
     assert last_message(engine, chat.id).status == Status.COMPLETE
 
 
-def test_following_until_a_deadline_returns_at_it_while_the_text_keeps_coming(engine, replies, slow_standin):
+def test_following_until_a_deadline_returns_at_it_while_the_text_keeps_coming(engine, replies, stalling_standin):
     chat = store.create_chat(engine, model=MODEL)
-    reply = replies.send(OllamaBackend(slow_standin.url), chat.id, MODEL, "go").reply
+    reply = replies.send(OllamaBackend(stalling_standin.url), chat.id, MODEL, "go").reply
     wait_until(lambda: reply.pieces)
     deadline = time.monotonic() + 0.2
     early = "".join(reply.follow(until=deadline))
     assert deadline <= time.monotonic() < deadline + 0.5 and not reply.finished
-    assert SLOW_REPLY.startswith(early) and len(early) < len(SLOW_REPLY)
-    assert reply.text() == SLOW_REPLY == last_message(engine, chat.id).content  # a late follower gets it all
+    assert STALLED_REPLY.startswith(early) and len(early) < len(STALLED_REPLY)
+    stalling_standin.resume()
+    assert reply.text() == STALLED_REPLY == last_message(engine, chat.id).content  # a late follower gets it all
 
 
-def test_stop_closes_the_connection_and_keeps_the_text(engine, replies, slow_standin):
+def test_stop_closes_the_connection_and_keeps_the_text(engine, replies, stalling_standin):
     chat = store.create_chat(engine, model=MODEL)
-    reply = replies.send(OllamaBackend(slow_standin.url), chat.id, MODEL, "go").reply
+    reply = replies.send(OllamaBackend(stalling_standin.url), chat.id, MODEL, "go").reply
     wait_until(lambda: len(reply.pieces) >= 3)
     replies.stop(chat.id)
     wait_until(lambda: reply.finished)
-    wait_until(lambda: slow_standin.disconnects == 1)
+    wait_until(lambda: stalling_standin.disconnects == 1)
     saved = last_message(engine, chat.id)
     assert saved.status == Status.STOPPED
     assert saved.content == "".join(reply.pieces) and saved.content.startswith("word word word")
-    assert len(saved.content) < len(SLOW_REPLY)
+    assert len(saved.content) < len(STALLED_REPLY)
 
 
 def test_stop_before_the_first_token_closes_the_request_and_marks_the_reply_stopped(engine, replies, standin):
@@ -156,84 +151,88 @@ def test_ollama_killed_mid_stream_leaves_the_text_and_an_error(engine, replies):
     assert "broke off" in saved.error and reply.error == saved.error
 
 
-def test_two_chats_generate_at_the_same_time(engine, replies, slow_standin):
-    backend = OllamaBackend(slow_standin.url)
+def test_two_chats_generate_at_the_same_time(engine, replies, stalling_standin):
+    backend = OllamaBackend(stalling_standin.url)
     first, second = store.create_chat(engine, model=MODEL), store.create_chat(engine, model=MODEL)
     sent = [replies.send(backend, first.id, MODEL, "one"), replies.send(backend, second.id, MODEL, "two")]
-    assert replies.live(first.id) is not None and replies.live(second.id) is not None
+    wait_until(lambda: all(len(outcome.reply.pieces) >= 3 for outcome in sent))  # both are being written
+    stalling_standin.resume()
     wait_until(lambda: all(outcome.reply.finished for outcome in sent))
     for chat in (first, second):
         assert last_message(engine, chat.id).status == Status.COMPLETE
         assert [m.role for m in store.recent_messages(engine, chat.id, limit=10)] == ["user", "assistant"]
 
 
-def test_a_message_sent_during_a_reply_is_queued_and_answered_after_it(engine, replies, slow_standin):
-    backend = OllamaBackend(slow_standin.url)
+def test_a_message_sent_during_a_reply_is_queued_and_answered_after_it(engine, replies, stalling_standin):
+    backend = OllamaBackend(stalling_standin.url)
     chat = store.create_chat(engine, model=MODEL)
     first = replies.send(backend, chat.id, MODEL, "first")
     second = replies.send(backend, chat.id, MODEL, "second")
     assert second.queued and second.reply is first.reply
     queued = last_message(engine, chat.id)
     assert (queued.role, queued.content, queued.status) == ("user", "second", Status.QUEUED)
+    stalling_standin.resume()
     first.reply.text()
     assert replies.settle(chat.id, timeout=10)
     assert roles_and_texts(engine, chat.id) == [
         ("user", "first"),
-        ("assistant", SLOW_REPLY),
+        ("assistant", STALLED_REPLY),
         ("user", "second"),
-        ("assistant", SLOW_REPLY),
+        ("assistant", STALLED_REPLY),
     ]
-    assert reply_requests(slow_standin)[1] == [
+    assert reply_requests(stalling_standin)[1] == [
         {"role": "user", "content": "first"},
-        {"role": "assistant", "content": SLOW_REPLY},
+        {"role": "assistant", "content": STALLED_REPLY},
         {"role": "user", "content": "second"},
     ]
-    assert len(reply_requests(slow_standin)) == 2
+    assert len(reply_requests(stalling_standin)) == 2
     assert {message.status for message in store.list_messages(engine, chat.id)} == {Status.COMPLETE}
 
 
-def test_a_message_queued_behind_a_stopped_reply_is_answered_after_it(engine, replies, slow_standin):
-    backend = OllamaBackend(slow_standin.url)
+def test_a_message_queued_behind_a_stopped_reply_is_answered_after_it(engine, replies, stalling_standin):
+    backend = OllamaBackend(stalling_standin.url)
     chat = store.create_chat(engine, model=MODEL)
     first = replies.send(backend, chat.id, MODEL, "first").reply
     assert replies.send(backend, chat.id, MODEL, "second").queued
     wait_until(lambda: len(first.pieces) >= 3)
     replies.stop(chat.id)
     stopped = first.text()
+    stalling_standin.resume()
     assert replies.settle(chat.id, timeout=10)
     assert roles_and_texts(engine, chat.id) == [
         ("user", "first"),
         ("assistant", stopped),
         ("user", "second"),
-        ("assistant", SLOW_REPLY),
+        ("assistant", STALLED_REPLY),
     ]
     assert [message.status for message in store.list_messages(engine, chat.id)][1::2] == [
         Status.STOPPED,
         Status.COMPLETE,
     ]
-    assert reply_requests(slow_standin)[1] == [
+    assert reply_requests(stalling_standin)[1] == [
         {"role": "user", "content": "first"},
         {"role": "assistant", "content": stopped},
         {"role": "user", "content": "second"},
     ]
 
 
-def test_two_queued_messages_are_answered_together_by_one_reply(engine, replies, slow_standin):
-    backend = OllamaBackend(slow_standin.url)
+def test_two_queued_messages_are_answered_together_by_one_reply(engine, replies, stalling_standin):
+    backend = OllamaBackend(stalling_standin.url)
     chat = store.create_chat(engine, model=MODEL)
     first = replies.send(backend, chat.id, MODEL, "first").reply
     assert replies.send(backend, chat.id, MODEL, "second").queued
     assert replies.send(backend, chat.id, MODEL, "third").queued
+    stalling_standin.resume()
     first.text()
     assert replies.settle(chat.id, timeout=10)
     assert [role for role, _ in roles_and_texts(engine, chat.id)] == ["user", "assistant", "user", "user", "assistant"]
-    requests = reply_requests(slow_standin)
+    requests = reply_requests(stalling_standin)
     assert len(requests) == 2
     assert requests[1][-2:] == [{"role": "user", "content": "second"}, {"role": "user", "content": "third"}]
 
 
-def test_concurrent_sends_to_one_chat_write_one_reply_at_a_time_and_answer_them_all(engine, replies, slow_standin):
-    backend = OverlapCounter(OllamaBackend(slow_standin.url))
+def test_concurrent_sends_to_one_chat_write_one_reply_at_a_time_and_answer_them_all(engine, replies, stalling_standin):
+    backend = OverlapCounter(OllamaBackend(stalling_standin.url))
     chat = store.create_chat(engine, model=MODEL)
     texts = [f"m{index}" for index in range(8)]
     start = threading.Barrier(len(texts))
@@ -249,12 +248,13 @@ def test_concurrent_sends_to_one_chat_write_one_reply_at_a_time_and_answer_them_
     for thread in threads:
         thread.join()
     assert sorted(outcome.queued for outcome in outcomes) == [False] + [True] * 7
+    stalling_standin.resume()
     assert replies.settle(chat.id, timeout=20)
     messages = store.list_messages(engine, chat.id)
     assert sorted(message.content for message in messages if message.role == "user") == texts
     assert messages[-1].role == "assistant"
     assert all(message.status == Status.COMPLETE for message in messages)
-    assert backend.most == 1 and len(reply_requests(slow_standin)) <= 2
+    assert backend.most == 1 and len(reply_requests(stalling_standin)) <= 2
 
 
 def test_a_message_sent_while_a_refused_one_is_planned_is_answered(engine, replies):
@@ -285,8 +285,8 @@ def test_a_message_sent_while_a_refused_one_is_planned_is_answered(engine, repli
     ]
 
 
-def test_a_storage_failure_while_answering_the_queue_leaves_it_queued(engine, replies, slow_standin, monkeypatch):
-    backend = OllamaBackend(slow_standin.url)
+def test_a_storage_failure_while_answering_the_queue_leaves_it_queued(engine, replies, stalling_standin, monkeypatch):
+    backend = OllamaBackend(stalling_standin.url)
     chat = store.create_chat(engine, model=MODEL)
     first = replies.send(backend, chat.id, MODEL, "first").reply
     assert replies.send(backend, chat.id, MODEL, "second").queued
@@ -295,6 +295,7 @@ def test_a_storage_failure_while_answering_the_queue_leaves_it_queued(engine, re
         raise store.StorageError("The database refused to save: disk I/O error.")
 
     monkeypatch.setattr(store, "answer_queued", refuse)
+    stalling_standin.resume()
     first.text()
     assert replies.settle(chat.id, timeout=10) and not replies.working(chat.id)
     assert last_message(engine, chat.id).status == Status.QUEUED  # for the next page load to answer
@@ -402,9 +403,9 @@ def test_a_preview_leaves_the_documents_out_and_is_none_for_a_deleted_chat(engin
     assert replies.preview(backend, chat.id, "fake:latest") is None
 
 
-def test_shutdown_stops_the_live_replies_and_keeps_their_text(engine, slow_standin):
+def test_shutdown_stops_the_live_replies_and_keeps_their_text(engine, stalling_standin):
     service = ReplyService(engine, auto_title=False)
-    backend = OllamaBackend(slow_standin.url)
+    backend = OllamaBackend(stalling_standin.url)
     chats = [store.create_chat(engine, model=MODEL).id for _ in range(2)]
     live = [service.send(backend, chat_id, MODEL, "go").reply for chat_id in chats]
     assert service.send(backend, chats[0], MODEL, "later").queued
@@ -415,7 +416,7 @@ def test_shutdown_stops_the_live_replies_and_keeps_their_text(engine, slow_stand
         saved = store.list_messages(engine, chat_id)[1]
         assert (saved.status, saved.content) == (Status.STOPPED, "".join(reply.pieces))
     assert last_message(engine, chats[0]).status == Status.QUEUED  # for the next process to answer
-    assert len(slow_standin.chat_requests) == 2
+    assert len(stalling_standin.chat_requests) == 2
 
 
 def test_messages_left_queued_are_answered_on_request(engine, replies, standin):
