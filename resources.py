@@ -26,17 +26,14 @@ def engine() -> Engine:
 
 
 # Settings are frozen, so their own hash will do: Streamlit's hashing of them cost a millisecond a call.
-@st.cache_resource(show_spinner=False, ttl=BACKEND_RECHECK_S, hash_funcs={config.Settings: hash})
-def _choice_for(current: config.Settings) -> backends.Choice:
-    choice = backends.choose_backend(current)
-    if isinstance(choice.backend, backends.EmbeddedBackend):
-        choice.backend.warm_up()
-    return choice
+@st.cache_resource(show_spinner=False, hash_funcs={config.Settings: hash}, on_release=lambda watch: watch.stop())
+def _watch_for(current: config.Settings) -> backends.BackendWatch:
+    return backends.BackendWatch(current, BACKEND_RECHECK_S)
 
 
 def backend_choice() -> backends.Choice:
     """The backend in use, its models, and any notice for the user."""
-    return _choice_for(settings())
+    return _watch_for(settings()).choice
 
 
 @st.cache_resource(show_spinner=False, on_release=lambda service: service.shutdown())

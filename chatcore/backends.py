@@ -516,6 +516,38 @@ def choose_backend(settings: Settings) -> Choice:
     return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
 
 
+class BackendWatch:
+    """The backend choice, made again every `recheck_s` in a thread of its own: no page run waits for Ollama to answer.
+
+    A newly started (or stopped) Ollama is noticed within `recheck_s`. The built-in model, when chosen, starts loading
+    at once, so that the first reply does not wait for it.
+    """
+
+    def __init__(self, settings: Settings, recheck_s: float):
+        self.choice = self._choose(settings)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._recheck, args=(settings, recheck_s), name="backend-watch", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _choose(settings: Settings) -> Choice:
+        choice = choose_backend(settings)
+        if isinstance(choice.backend, EmbeddedBackend):
+            choice.backend.warm_up()
+        return choice
+
+    def _recheck(self, settings: Settings, recheck_s: float) -> None:
+        while not self._stopped.wait(recheck_s):
+            self.choice = self._choose(settings)
+
+    def stop(self) -> None:
+        """Make no more choices; one being made is finished."""
+        self._stopped.set()
+        self._thread.join()
+
+
 def use_embed_model(backend: "OllamaBackend | OllamaPool", models: list[str], embed_model: str) -> list[str]:
     """Give the backend an embedder when the embedding model is pulled; the other models."""
     listed = next((model for model in models if embed_model and same_model(model, embed_model)), None)

@@ -9,6 +9,7 @@ from chatcore import store
 from chatcore.backends import (
     EMBEDDED_MODEL,
     BackendError,
+    BackendWatch,
     EmbeddedBackend,
     FakeBackend,
     Metrics,
@@ -214,6 +215,20 @@ def test_backend_choice(monkeypatch, backend_setting, ollama_models, ollama_up, 
         assert choice.models == [EMBEDDED_MODEL]
     if backend_setting == "auto" and chosen == "embedded":
         assert "ollama pull llama3:8b" in choice.notice
+
+
+def test_the_backend_is_chosen_again_in_the_background_as_ollama_gets_models(monkeypatch, standin):
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    monkeypatch.setattr(EmbeddedBackend, "warm_up", lambda backend: None)  # offered, not needed
+    pulled, standin.models = standin.models, {}
+    watch = BackendWatch(load_settings(), recheck_s=0.01)
+    try:
+        assert watch.choice.backend.name == "embedded"
+        standin.models = pulled
+        wait_until(lambda: watch.choice.backend.name == "ollama")
+        assert set(watch.choice.models) == set(pulled) and watch.choice.notice == ""
+    finally:
+        watch.stop()
 
 
 def test_transcript_is_a_few_shot_user_assistant_dialogue():
