@@ -458,6 +458,7 @@ def test_the_delete_that_confirms_deleting_a_chat_looks_destructive(browser, app
     settle(page)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text("Chat settings").click()
+    settle(page)  # the settings are drawn by the run that opening them starts: a click during it may go unseen
     sidebar.get_by_role("button", name="Delete chat").click()
     confirm = page.locator(".st-key-delete-yes button")
     expect(confirm).to_contain_text("Delete chat", timeout=15_000)
