@@ -185,10 +185,10 @@ def free_port() -> int:
 
 
 class Server:
-    """`streamlit run` of a script on a free loopback port, with its output in a log file."""
+    """`streamlit run` of a script in a source tree (this one by default) on a free loopback port, logged to a file."""
 
-    def __init__(self, script: str, env: dict[str, str], log: Path):
-        self.script, self.env, self.log = script, env, log
+    def __init__(self, script: str, env: dict[str, str], log: Path, tree: Path = ROOT):
+        self.script, self.env, self.log, self.tree = script, env, log, tree
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -197,7 +197,7 @@ class Server:
         command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.port", str(self.port),
                    "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
         with self.log.open("w") as log:  # its own session: Ctrl-C reaches the benchmark, which stops it
-            self.process = subprocess.Popen(command, cwd=ROOT, env=os.environ | self.env, stdout=log,
+            self.process = subprocess.Popen(command, cwd=self.tree, env=os.environ | self.env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
     def wait_until_healthy(self, timeout_s: float = 90) -> None:
