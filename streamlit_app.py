@@ -238,6 +238,10 @@ def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
             refuse(st.error, failure, submitted.text)
         except ContextOverflowError:
             pass  # the refusal is saved with the reply, which the turn below shows
+        else:
+            # The whole page is drawn again once the reply and its follow-ups are written, even if the reply ends
+            # between two fragment runs: the sidebar learns of a new chat, its title, its place in the list.
+            st.session_state.awaiting = chat_id
     return chat_id
 
 
