@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -176,17 +175,9 @@ def test_a_killed_instances_reply_is_interrupted_once_its_lease_runs_out_and_not
 
 @pytest.fixture
 def held_standin():
-    """A stand-in Ollama that holds every reply until `release` is set."""
-    release = threading.Event()
-
-    def reply(messages):
-        release.wait(timeout=120)
-        return f"Echo: {messages[-1]['content']}"
-
-    with StandinOllama(reply=reply) as server:
-        server.release = release
+    """A stand-in Ollama that holds every reply before its first word, until the test resumes them."""
+    with StandinOllama(stall_after=0) as server:
         yield server
-        release.set()
 
 
 @pytest.mark.slow  # real instance processes
@@ -206,7 +197,7 @@ def test_two_instances_sending_to_a_chat_at_the_same_moment_write_one_reply_and_
         racer.stdin.write("go\n")
         racer.stdin.flush()
     queued = [set(json.loads(racer.stdout.readline())) for racer in racers]
-    held_standin.release.set()
+    held_standin.resume()
     assert [racer.wait(timeout=120) for racer in racers] == [0, 0]
     assert queued[0].isdisjoint(queued[1]) and queued[0] | queued[1] == set(chats)  # one winner each time
     for chat_id in chats:
