@@ -55,8 +55,11 @@ class LiveReply:
             self.finished = True
             self._changed.notify_all()
 
-    def follow(self, until: float | None = None) -> Iterator[str]:
-        """The text so far, then new text as it arrives, until the reply ends or the monotonic time `until`."""
+    def follow(self, until: float | None = None, every: float = 0.0) -> Iterator[str]:
+        """The text so far, then new text as it arrives, until the reply ends or the monotonic time `until`.
+
+        With `every`, a piece at most every so many seconds: the text that came meanwhile is joined into the next.
+        """
         sent = 0
         while True:
             with self._changed:
@@ -66,8 +69,9 @@ class LiveReply:
             sent += len(new)
             if new:
                 yield "".join(new)
-            if (over and not new) or seconds_left(until) == 0:
+            if over or seconds_left(until) == 0:
                 return
+            time.sleep(pause(every, until))
 
     def text(self) -> str:
         """The whole reply, once it has ended (waiting for that)."""
@@ -77,6 +81,11 @@ class LiveReply:
 def seconds_left(until: float | None) -> float | None:
     """Seconds until the monotonic time `until`, never below 0; None for no limit."""
     return None if until is None else max(0.0, until - time.monotonic())
+
+
+def pause(seconds: float, until: float | None) -> float:
+    """`seconds`, cut short at the monotonic time `until`."""
+    return seconds if until is None else min(seconds, seconds_left(until))
 
 
 class FollowedReply:
@@ -94,18 +103,20 @@ class FollowedReply:
         self.finished = False
         self._take(progress)
 
-    def follow(self, until: float | None = None) -> Iterator[str]:
-        """The text so far, then new text as it is saved, until the reply ends or the monotonic time `until`."""
+    def follow(self, until: float | None = None, every: float = 0.0) -> Iterator[str]:
+        """The text so far, then new text as it is saved, until the reply ends or the monotonic time `until`.
+
+        It is read every POLL_S seconds, or every `every` seconds if that is longer.
+        """
         sent = 0
         while True:
             new = self.pieces[sent:]
             sent += len(new)
             if new:
                 yield "".join(new)
-            left = seconds_left(until)
-            if self.finished or left == 0:
+            if self.finished or seconds_left(until) == 0:
                 return
-            time.sleep(POLL_S if left is None else min(POLL_S, left))
+            time.sleep(pause(max(POLL_S, every), until))
             self._take(store.reply_progress(self.engine, self.turn.reply_id))
 
     def text(self) -> str:

@@ -1,5 +1,6 @@
 """The reply service: replies written in worker threads, queued messages, follow-ups, against the stand-in Ollama."""
 
+import itertools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,9 +10,10 @@ import pytest
 from chatcore import documents, memory, store, vectors
 from chatcore.backends import FakeBackend, OllamaBackend
 from chatcore.context import MEMORY_HEADING
+from chatcore.generation import Turn
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError, build_prompt
-from chatcore.replies import MEMORY, TITLE, ChatBusyError, ReplyService
+from chatcore.replies import MEMORY, TITLE, ChatBusyError, LiveReply, ReplyService
 from tests.conftest import STALLED_REPLY, wait_until
 from tests.embedding import ConceptEmbedder
 from tests.ollama_standin import StandinOllama
@@ -112,6 +114,24 @@ def test_following_until_a_deadline_returns_at_it_while_the_text_keeps_coming(en
     assert STALLED_REPLY.startswith(early) and len(early) < len(STALLED_REPLY)
     stalling_standin.resume()
     assert reply.text() == STALLED_REPLY == last_message(engine, chat.id).content  # a late follower gets it all
+
+
+def test_following_every_so_often_joins_the_text_that_came_meanwhile():
+    reply, words = LiveReply(1, Turn(1, 2)), [f"{number} " for number in range(60)]
+
+    def write():
+        for word in words:
+            reply.append(word)
+            time.sleep(0.002)
+        reply.finish()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    arrivals = [(time.monotonic(), piece) for piece in reply.follow(every=0.05)]
+    writer.join()
+    assert "".join(piece for _, piece in arrivals) == "".join(words)
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(arrivals)]
+    assert 2 <= len(arrivals) < len(words) and min(gaps) >= 0.05
 
 
 def test_stop_closes_the_connection_and_keeps_the_text(engine, replies, stalling_standin):
