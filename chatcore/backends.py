@@ -1,6 +1,7 @@
 """Model backends: one small interface, a stream of text pieces then the reply's metrics."""
 
 import contextlib
+import logging
 import queue
 import socket
 import ssl
@@ -17,6 +18,8 @@ import xllamacpp
 
 from chatcore.config import Settings
 from chatcore.tokens import estimate_tokens
+
+_LOGGER = logging.getLogger(__name__)
 
 SUGGESTED_MODEL = "llama3:8b"
 EMBEDDED_MODEL = "gemma-3-270m (built-in demo)"
@@ -39,6 +42,10 @@ class Metrics:
 
 class BackendError(RuntimeError):
     """A failure the user can act on; the message says what to do."""
+
+
+class NotOllamaError(BackendError):
+    """Something answered at Ollama's address, but not as Ollama does."""
 
 
 class StopSignal:
@@ -149,6 +156,10 @@ class OllamaBackend:
             return [entry.model for entry in self.client.list().models]
         except (ConnectionError, httpx.HTTPError) as error:
             raise BackendError(f"Cannot reach Ollama at {self.host}: {error}") from None
+        except (ollama.ResponseError, ValueError):  # an error status, or a body that is not Ollama's list
+            raise NotOllamaError(
+                f"The server at {self.host} does not answer as Ollama does. Is OLLAMA_HOST the address of Ollama?"
+            ) from None
 
     def context_length(self, model: str) -> int | None:
         """The model's trained context length from /api/show (`<arch>.context_length`), if known."""
@@ -508,12 +519,16 @@ def choose_backend(settings: Settings) -> Choice:
     except BackendError as error:
         if settings.backend == "ollama":
             return Choice(ollama_backend, [], notice=str(error))
-        return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, False))
+        wrong = isinstance(error, NotOllamaError)
+        reason = "is something other than Ollama (check OLLAMA_HOST)" if wrong else "is not running"
+        return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, reason))
     models = use_embed_model(ollama_backend, models, settings.embed_model)
     models = [model for model in models if ollama_backend.can_chat(model)]  # no other embedding model
     if models or settings.backend == "ollama":
         return Choice(ollama_backend, models, notice=_unreachable_notice(ollama_backend))
-    return Choice(EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, True))
+    return Choice(
+        EmbeddedBackend(), [EMBEDDED_MODEL], notice=_fallback_notice(ollama_backend.host, "has no models pulled yet")
+    )
 
 
 class BackendWatch:
@@ -540,7 +555,10 @@ class BackendWatch:
 
     def _recheck(self, settings: Settings, recheck_s: float) -> None:
         while not self._stopped.wait(recheck_s):
-            self.choice = self._choose(settings)
+            try:
+                self.choice = self._choose(settings)
+            except Exception:  # the watch must outlive one failed check: the last choice stays until one succeeds
+                _LOGGER.exception("Choosing the backend again failed")
 
     def stop(self) -> None:
         """Make no more choices; one being made is finished."""
@@ -564,8 +582,7 @@ def _unreachable_notice(backend: Backend) -> str:
     return f"Skipped Ollama at {hosts}: not reachable. Its models are not offered until it is back."
 
 
-def _fallback_notice(host: str, reachable: bool) -> str:
-    reason = "has no models pulled yet" if reachable else "is not running"
+def _fallback_notice(host: str, reason: str) -> str:
     return (
         f"**Demo model.** Ollama at {host} {reason}, so replies come from the built-in "
         "Gemma 3 270M: tiny and often wrong, fine for trying the app, not for real answers. "

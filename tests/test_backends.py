@@ -2,10 +2,11 @@
 
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chatcore import store
+from chatcore import backends, store
 from chatcore.backends import (
     EMBEDDED_MODEL,
     BackendError,
@@ -215,6 +216,60 @@ def test_backend_choice(monkeypatch, backend_setting, ollama_models, ollama_up, 
         assert choice.models == [EMBEDDED_MODEL]
     if backend_setting == "auto" and chosen == "embedded":
         assert "ollama pull llama3:8b" in choice.notice
+
+
+@pytest.fixture(params=[(404, "text/html", b"<h1>Not Found</h1>"), (200, "text/html", b"<p>It works!</p>")])
+def not_ollama(request):
+    """A web server that is not Ollama: an error page, or a page of its own, for every request."""
+    status, kind, body = request.param
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("backend_setting", "chosen", "notice"),
+    [
+        ("auto", "embedded", "is something other than Ollama (check OLLAMA_HOST)"),
+        ("ollama", "ollama", "does not answer as Ollama does. Is OLLAMA_HOST the address of Ollama?"),
+    ],
+)
+def test_a_server_that_is_not_ollama_is_named_as_such(monkeypatch, not_ollama, backend_setting, chosen, notice):
+    monkeypatch.setenv("CHATCORE_BACKEND", backend_setting)
+    monkeypatch.setenv("OLLAMA_HOST", not_ollama)
+    choice = choose_backend(load_settings())
+    assert choice.backend.name == chosen and notice in choice.notice
+
+
+def test_the_backend_watch_outlives_a_failed_check(monkeypatch, standin):
+    monkeypatch.setenv("OLLAMA_HOST", standin.url)
+    failures = iter([RuntimeError("a bug"), None])
+
+    def choose_once_failing(settings):
+        if failure := next(failures, None):
+            raise failure
+        return choose_backend(settings)
+
+    watch = BackendWatch(load_settings(), recheck_s=0.01)
+    try:
+        monkeypatch.setattr(backends, "choose_backend", choose_once_failing)
+        standin.models = {"mistral:7b": "ok"}
+        wait_until(lambda: watch.choice.models == ["mistral:7b"])
+    finally:
+        watch.stop()
 
 
 def test_the_backend_is_chosen_again_in_the_background_as_ollama_gets_models(monkeypatch, standin):
