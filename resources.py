@@ -1,6 +1,7 @@
 """Process-wide resources for the UI, built once: the database, the backend, the reply service, the document worker."""
 
 import gc
+import importlib
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -9,8 +10,14 @@ from chatcore import backends, config, replies, store, workers
 
 BACKEND_RECHECK_S = 20  # how soon a newly started (or stopped) Ollama is noticed
 
+# st.write_stream makes sure it was not given a dataframe, importing numpy, pandas and pyarrow at its first call:
+# half a second, while the first reply's first words wait. Imported now, as the server starts.
+STREAM_CHECK_MODULES = ("numpy", "pandas", "pyarrow")
+for name in STREAM_CHECK_MODULES:
+    importlib.import_module(name)
+
 # Streamlit collects all garbage after every run, a fragment's too, holding up the reply being written meanwhile:
-# over the 140,000 objects the libraries have loaded by now, a collection took 150 ms. They live as long as the
+# over the 180,000 objects the libraries have loaded by now, a collection took 150 ms. They live as long as the
 # process does, so collections leave them out.
 gc.freeze()
 
