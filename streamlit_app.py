@@ -33,6 +33,31 @@ SHOW_FOUND = """
 requestAnimationFrame(() => document.querySelector(".st-key-found")?.scrollIntoView({block: "center"}));
 </script>
 """
+# Streamlit keeps a page scrolled to its newest message only when its message input is outside any container,
+# and this page's is in the fragment. So a script does: it keeps the bottom of the chat in view as messages are
+# written, until the user scrolls up; sending a message, or opening another chat, follows it again. Never on a
+# search hit, which is scrolled to.
+FOLLOW_LATEST = """
+<script>
+(() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.dataset.followsLatest) return;
+  main.dataset.followsLatest = "yes";
+  let follow = true, chat = location.search;
+  main.addEventListener("scroll", () => {
+    follow = main.scrollHeight - main.scrollTop - main.clientHeight < 48;
+  }, {passive: true});
+  document.addEventListener("keydown", event => {
+    if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
+  }, true);
+  new MutationObserver(() => {
+    if (location.search !== chat) [follow, chat] = [true, location.search];
+    const chatPage = document.querySelector(".st-key-message") && !document.querySelector(".st-key-found");
+    if (follow && chatPage) main.scrollTop = main.scrollHeight;
+  }).observe(main, {childList: true, subtree: true, characterData: true});
+})();
+</script>
+"""
 FOLLOW_S = 0.25  # how long one fragment run follows a reply before handing back for clicks and messages
 # The browser redraws the page for each piece of text it is sent. Sent a token every 5 ms, it spends its time
 # redrawing, and shows the first words later (a tenth sooner, and whole replies too, with pieces 50 ms apart).
@@ -357,6 +382,7 @@ def render_page() -> None:
         st.session_state.awaiting = chat_id
     st.session_state.full_run = True
     st.fragment(chat_area, run_every=FOLLOW_S if working else None)()
+    st.sidebar.html(FOLLOW_LATEST, unsafe_allow_javascript=True)  # there, its element takes no room on the page
 
 
 sidebar.render(chat_page=True)

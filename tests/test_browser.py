@@ -364,6 +364,47 @@ def test_a_chat_still_replying_shows_only_its_own_messages(browser, app, ollama)
     page.close()
 
 
+VIEW = f"""() => {{
+  const messages = document.querySelectorAll('{MESSAGES}');
+  return {{newest: messages[messages.length - 1].getBoundingClientRect().bottom,
+          input: document.querySelector('{CHAT_INPUTS}').getBoundingClientRect().top,
+          scrolled: document.querySelector('{MAIN}').scrollTop}};
+}}"""
+
+
+def newest_in_view(view: dict) -> bool:
+    """Whether the bottom of the newest message shows, above the message input."""
+    return 0 < view["newest"] <= view["input"]
+
+
+def test_the_newest_message_stays_in_view_as_a_reply_is_written_until_the_user_scrolls_up(
+    browser, app, tmp_path, ollama
+):
+    from playwright.sync_api import expect
+
+    database = app_database(tmp_path)
+    engine = store.open_engine(database)
+    fill_chat(engine, store.create_chat(engine, model="llama3:8b").id, 12)  # taller than the window
+    engine.dispose()
+    ollama.token_delay = 0.2
+    page = open_page(browser, app)
+    opened = page.evaluate(VIEW)
+    assert opened["scrolled"] > 0 and newest_in_view(opened)  # the chat opens at its newest message
+    ask(page, "a question")
+    reply = page.locator(MESSAGES).last
+    expect(reply).to_contain_text("Here is", timeout=15_000)
+    following = sample_while(page, lambda: "draft and edit" not in reply.inner_text(), VIEW)
+    assert len(following) > 3 and all(map(newest_in_view, following))
+    page.mouse.move(700, 300)
+    page.mouse.wheel(0, -300)  # the user scrolls up to read: the page stays where they put it
+    wait_for(lambda: page.evaluate(VIEW)["scrolled"] < following[-1]["scrolled"], "the scroll up")
+    put = page.evaluate(VIEW)["scrolled"]
+    expect(reply).to_contain_text("Everything stays", timeout=15_000)
+    settle(page)
+    assert page.evaluate(VIEW)["scrolled"] == put
+    page.close()
+
+
 def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_path):
     from playwright.sync_api import expect
 
