@@ -50,11 +50,14 @@ FOLLOW_LATEST = """
   document.addEventListener("keydown", event => {
     if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
   }, true);
-  new MutationObserver(() => {
+  const grown = new ResizeObserver(() => {  // called once the browser has laid the page out: no layout of its own
     if (location.search !== chat) [follow, chat] = [true, location.search];
     const chatPage = document.querySelector(".st-key-message") && !document.querySelector(".st-key-found");
     if (follow && chatPage) main.scrollTop = main.scrollHeight;
-  }).observe(main, {childList: true, subtree: true, characterData: true});
+  });
+  const watch = () => { for (const child of main.children) grown.observe(child); };
+  watch();
+  new MutationObserver(watch).observe(main, {childList: true});
 })();
 </script>
 """
