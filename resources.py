@@ -17,8 +17,8 @@ for name in STREAM_CHECK_MODULES:
     importlib.import_module(name)
 
 # Streamlit collects all garbage after every run, a fragment's too, holding up the reply being written meanwhile:
-# over the 180,000 objects the libraries have loaded by now, a collection took 150 ms. They live as long as the
-# process does, so collections leave them out.
+# over the 180,000 objects the libraries have loaded by now, a collection takes 150-200 ms. They live as long as
+# the process does, so collections leave them out.
 gc.freeze()
 
 

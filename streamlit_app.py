@@ -62,8 +62,8 @@ FOLLOW_LATEST = """
 </script>
 """
 FOLLOW_S = 0.25  # how long one fragment run follows a reply before handing back for clicks and messages
-# The browser redraws the page for each piece of text it is sent. Sent a token every 5 ms, it spends its time
-# redrawing, and shows the first words later (a tenth sooner, and whole replies too, with pieces 50 ms apart).
+# The browser redraws the page for each piece of text it is sent: sent a token every 5 ms, it spent its time
+# redrawing. In pieces at least 50 ms apart, first words showed 9% sooner, whole replies 7%.
 REDRAW_S = 0.05
 QUEUED_NOTE = "Queued: sent when the reply above ends."
 
