@@ -12,7 +12,9 @@ stand-in answers its memory summaries at once. Prints one line per figure, media
 - the same canonical chat drawn on a page like the app's (CANONICAL_PAGE=app: its sidebar's widgets, the chat
   in a fragment), and the app's ratio to it: what is left once the page's own cost is the same on both sides;
 - a 1,000-message chat, created by the app's own JSON importer (the canonical chat starts with the same
-  messages): app and canonical, and the app's figure over its short-chat figure (target <= 1.10).
+  messages): app and canonical, and the app's figure over its short-chat figure (target <= 1.10);
+- the first words of the first reply a just-started server gives (the warm-up rounds hide what a server does
+  only once): the app and the canonical chat, each started anew for each of FRESH_STARTS rounds.
 Run: python bench/browser_latency.py [--rounds 5]   (needs Debian's chromium and the playwright package)
 """
 
@@ -70,6 +72,7 @@ GREEK = [*ALPHABET.split(), "phi", "chi", "psi", "omega"]
 REPLY = " ".join(GREEK[index % len(GREEK)] for index in range(150))  # 150 tokens; its first word is known
 FIRST_WORD = GREEK[0]
 SHORT, LONG = 2, 1_000
+FRESH_STARTS = 3  # rounds of the first-reply figure: each starts the app and the canonical chat anew
 TARGET = 1.10
 SAME_PAGE = "canonical on a page like the app's"
 FIGURES = ("TTFT", "whole reply")
@@ -159,10 +162,11 @@ def export_chat(number: int, title: str, messages: list[dict], began: datetime) 
 
 
 def seed_app(database_url: str, rounds: int) -> dict[str, list[int]]:
-    """Import a short chat per round (and one to warm up) and a long chat per round; their ids by kind."""
+    """Import a short chat per round (and one to warm up), a long chat per round and a short chat per fresh start;
+    their ids by kind."""
     began = datetime(2026, 1, 1, tzinfo=UTC)
     plan = [("warm-up", SHORT)] + [(f"short {n}", SHORT) for n in range(rounds)]
-    plan += [(f"long {n}", LONG) for n in range(rounds)]
+    plan += [(f"long {n}", LONG) for n in range(rounds)] + [(f"fresh {n}", SHORT) for n in range(FRESH_STARTS)]
     chats = [export_chat(number, f"bench {name}", history(size), began + timedelta(days=number))
              for number, (name, size) in enumerate(plan, start=1)]  # fmt: skip
     data = {"format_version": archive.FORMAT_VERSION, "exported_at": datetime.now(UTC).isoformat(), "chats": chats}
@@ -174,7 +178,7 @@ def seed_app(database_url: str, rounds: int) -> dict[str, list[int]]:
         ids = {chat.title: chat.id for chat in store.list_chats(engine, None)}
     finally:
         engine.dispose()
-    kinds = ("warm-up", "short", "long")
+    kinds = ("warm-up", "short", "long", "fresh")
     return {kind: [ids[f"bench {name}"] for name, _ in plan if name.split()[0] == kind] for kind in kinds}
 
 
@@ -278,25 +282,64 @@ def compare(label: str, page, app_urls: list[str], baselines: dict[str, str]) ->
     )
 
 
-def start_servers(stack: ExitStack, folder: Path, ollama_url: str, database: str, chats: int) -> dict:
-    """The app, a canonical chat per history size, and the short one on a page like the app's (listing `chats`
-    chats), started together; each stopped when the stack closes."""
-    app_env = APP_ENV | {"OLLAMA_HOST": ollama_url, "CHATCORE_DATA_DIR": str(folder), "CHATCORE_DB_URL": database}
-    servers = {"app": Server(APP_SCRIPT, app_env, folder / "app.log")}
-    for size in (SHORT, LONG):
-        seed = folder / f"history-{size}.json"
-        seed.write_text(json.dumps(history(size)))
-        env = {"OLLAMA_HOST": ollama_url, "CANONICAL_MODEL": MODEL, "CANONICAL_HISTORY": str(seed)}
-        servers[size] = Server(CANONICAL_SCRIPT, env, folder / f"canonical-{size}.log")
-        if size == SHORT:
-            page_env = env | {"CANONICAL_PAGE": "app", "CANONICAL_CHATS": str(min(chats, APP_CHATS_LISTED))}
-            servers[SAME_PAGE] = Server(CANONICAL_SCRIPT, page_env, folder / "canonical-same-page.log")
+def app_server(folder: Path, ollama_url: str, database: str, name: str = "app") -> Server:
+    """The app on the database, logging to `name`.log."""
+    env = APP_ENV | {"OLLAMA_HOST": ollama_url, "CHATCORE_DATA_DIR": str(folder), "CHATCORE_DB_URL": database}
+    return Server(APP_SCRIPT, env, folder / f"{name}.log")
+
+
+def canonical_server(folder: Path, ollama_url: str, size: int, name: str, **page: str) -> Server:
+    """The canonical chat, starting with `size` messages, logging to `name`.log; `page` adds to its environment."""
+    seed = folder / f"history-{size}.json"
+    seed.write_text(json.dumps(history(size)))
+    env = {"OLLAMA_HOST": ollama_url, "CANONICAL_MODEL": MODEL, "CANONICAL_HISTORY": str(seed)} | page
+    return Server(CANONICAL_SCRIPT, env, folder / f"{name}.log")
+
+
+def run_servers(stack: ExitStack, servers: dict[str, Server]) -> None:
+    """Start the servers together, each stopped when the stack closes; return once all answer."""
     for server in servers.values():
         stack.callback(server.stop)
         server.start()
     for server in servers.values():
         server.wait_until_healthy()
+
+
+def start_servers(stack: ExitStack, folder: Path, ollama_url: str, database: str, chats: int) -> dict:
+    """The app, a canonical chat per history size, and the short one on a page like the app's (listing `chats`
+    chats), started together; each stopped when the stack closes."""
+    listed = str(min(chats, APP_CHATS_LISTED))
+    servers = {
+        "app": app_server(folder, ollama_url, database),
+        SHORT: canonical_server(folder, ollama_url, SHORT, f"canonical-{SHORT}"),
+        LONG: canonical_server(folder, ollama_url, LONG, f"canonical-{LONG}"),
+        SAME_PAGE: canonical_server(
+            folder, ollama_url, SHORT, "canonical-same-page", CANONICAL_PAGE="app", CANONICAL_CHATS=listed
+        ),
+    }
+    run_servers(stack, servers)
     return servers
+
+
+def measure_first_replies(page, folder: Path, ollama_url: str, database: str, chat_ids: list[int]) -> None:
+    """Print the first words of the first reply of a just-started app and canonical chat, a pair started per chat."""
+    firsts = {"app": [], "canonical": []}
+    for number, chat_id in enumerate(chat_ids):
+        with ExitStack() as stack:
+            servers = {
+                "app": app_server(folder, ollama_url, database, f"app-fresh-{number}"),
+                "canonical": canonical_server(folder, ollama_url, SHORT, f"canonical-fresh-{number}"),
+            }
+            run_servers(stack, servers)
+            urls = {name: server.url for name, server in servers.items()}
+            urls["app"] += APP_CHAT_PATH.format(chat_id=chat_id)
+            for name in sorted(urls, reverse=number % 2 == 1):
+                first, _ = time_reply(page, urls[name], f"Fresh start {number + 1}: what comes next?")
+                firsts[name].append(first)
+                print(f"fresh start {number + 1}, {name}: first words {first:.3f} s", file=sys.stderr, flush=True)
+    app_s, canonical_s = (statistics.median(firsts[name]) for name in ("app", "canonical"))
+    ratio = f"ratio {app_s / canonical_s:.2f}"
+    print(f"first reply of a just-started server TTFT: app {app_s:.3f} s, canonical {canonical_s:.3f} s, {ratio}")
 
 
 def measure(page, servers: dict, chats: dict[str, list[int]]) -> None:
@@ -334,6 +377,7 @@ def main() -> None:
         page = stack.enter_context(chromium_page())
         try:
             measure(page, servers, chats)
+            measure_first_replies(page, folder, standin.url, database, chats["fresh"])
         except Exception:
             for name, server in servers.items():
                 print(f"--- the end of the {name} server's log ---\n{server.log_tail()}", file=sys.stderr)
