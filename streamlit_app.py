@@ -35,25 +35,33 @@ requestAnimationFrame(() => document.querySelector(".st-key-found")?.scrollIntoV
 """
 # Streamlit keeps a page scrolled to its newest message only when its message input is outside any container,
 # and this page's is in the fragment. So a script does: it keeps the bottom of the chat in view as messages are
-# written, until the user scrolls up; sending a message, or opening another chat, follows it again. Never on a
-# search hit, which is scrolled to.
+# written, until the user scrolls up; sending a message, opening another chat, or leaving a search hit for the
+# latest messages follows it again. Never on a search hit, which is scrolled to.
 FOLLOW_LATEST = """
 <script>
 (() => {
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || main.dataset.followsLatest) return;
   main.dataset.followsLatest = "yes";
-  let follow = true, chat = location.search;
-  main.addEventListener("scroll", () => {
-    follow = main.scrollHeight - main.scrollTop - main.clientHeight < 48;
-  }, {passive: true});
+  let follow = true, chat = location.search, found = false;
+  // Only the user's own scrolling up stops it: the page's growing and shrinking move it too, the user's intent not.
+  const stop = () => { follow = false; };
+  main.addEventListener("wheel", event => { if (event.deltaY < 0) stop(); }, {passive: true});
+  main.addEventListener("touchmove", stop, {passive: true});
+  main.addEventListener("pointerdown", event => { if (event.target === main) stop(); });  // on its scroll bar
   document.addEventListener("keydown", event => {
+    const typing = event.target.closest?.("textarea, input");
+    if (["PageUp", "ArrowUp", "Home"].includes(event.key) && !typing) stop();
     if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
   }, true);
+  main.addEventListener("scroll", () => {
+    if (main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;  // back at the bottom
+  }, {passive: true});
   const grown = new ResizeObserver(() => {  // called once the browser has laid the page out: no layout of its own
-    if (location.search !== chat) [follow, chat] = [true, location.search];
-    const chatPage = document.querySelector(".st-key-message") && !document.querySelector(".st-key-found");
-    if (follow && chatPage) main.scrollTop = main.scrollHeight;
+    const hit = Boolean(document.querySelector(".st-key-found"));
+    if (location.search !== chat || (found && !hit)) [follow, chat] = [true, location.search];
+    found = hit;
+    if (follow && !hit && document.querySelector(".st-key-message")) main.scrollTop = main.scrollHeight;
   });
   const watch = () => { for (const child of main.children) grown.observe(child); };
   watch();

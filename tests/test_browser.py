@@ -423,7 +423,10 @@ def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_p
     expect(found).to_be_in_viewport()
     settle(page)
     assert page.locator(MESSAGES).count() < 200
-    expect(page.get_by_role("button", name=re.compile("Show the latest messages"))).to_be_visible()
+    page.get_by_role("button", name=re.compile("Show the latest messages")).click()
+    expect(found).to_have_count(0)
+    settle(page)
+    assert newest_in_view(page.evaluate(VIEW))  # back at the newest message
     page.close()
 
 
