@@ -282,10 +282,10 @@ def compare(label: str, page, app_urls: list[str], baselines: dict[str, str]) ->
     )
 
 
-def app_server(folder: Path, ollama_url: str, database: str, name: str = "app") -> Server:
-    """The app on the database, logging to `name`.log."""
+def app_server(folder: Path, ollama_url: str, database: str, name: str = "app", tree: Path = ROOT) -> Server:
+    """The app of a source tree on the database, its data in `folder`, logging there to `name`.log."""
     env = APP_ENV | {"OLLAMA_HOST": ollama_url, "CHATCORE_DATA_DIR": str(folder), "CHATCORE_DB_URL": database}
-    return Server(APP_SCRIPT, env, folder / f"{name}.log")
+    return Server(APP_SCRIPT, env, folder / f"{name}.log", tree=tree)
 
 
 def canonical_server(folder: Path, ollama_url: str, size: int, name: str, **page: str) -> Server:

@@ -20,13 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.browser_latency import (
     APP_CHAT_PATH,
-    APP_ENV,
-    APP_SCRIPT,
     FIGURES,
     LONG,
     TOKEN_DELAY_S,
-    Server,
+    app_server,
     chromium_page,
+    run_servers,
     seed_app,
     standin_reply,
     time_reply,
@@ -38,19 +37,14 @@ TREES = ("baseline", "changed")
 
 def start_apps(stack: ExitStack, folder: Path, ollama_url: str, trees: list[Path], rounds: int) -> list[tuple]:
     """Each tree's app on a database of its own, with its chats; (chat URL pattern, chat ids by kind) per tree."""
-    apps = []
+    servers, chats = {}, {}
     for name, tree in zip(TREES, trees, strict=True):
         database = f"sqlite:///{folder / name}.db"
-        chats = seed_app(database, rounds)
-        places = {"CHATCORE_DATA_DIR": str(folder / name), "CHATCORE_DB_URL": database}
-        env = APP_ENV | {"OLLAMA_HOST": ollama_url} | places
-        server = Server(APP_SCRIPT, env, folder / f"{name}.log", tree=tree.resolve())
-        stack.callback(server.stop)
-        server.start()
-        apps.append((server, chats))
-    for server, _ in apps:
-        server.wait_until_healthy()
-    return [(server.url + APP_CHAT_PATH, chats) for server, chats in apps]
+        chats[name] = seed_app(database, rounds)
+        (folder / name).mkdir()
+        servers[name] = app_server(folder / name, ollama_url, database, name, tree.resolve())
+    run_servers(stack, servers)
+    return [(servers[name].url + APP_CHAT_PATH, chats[name]) for name in TREES]
 
 
 def summary(samples: list[float]) -> tuple[float, float]:
