@@ -394,8 +394,11 @@ def render_page() -> None:
     working = reply is not None or (chat_id is not None and service.working(chat_id))  # asked once: it may query
     if working:
         st.session_state.awaiting = chat_id
+    # Work that ended while this run drew the sidebar (a title written meanwhile) is awaited still: a later run,
+    # begun once it has ended, shows it.
+    awaited = chat_id is not None and st.session_state.get("awaiting") == chat_id
     st.session_state.full_run = True
-    st.fragment(chat_area, run_every=FOLLOW_S if working else None)()
+    st.fragment(chat_area, run_every=FOLLOW_S if awaited else None)()
     st.sidebar.html(FOLLOW_LATEST, unsafe_allow_javascript=True)  # there, its element takes no room on the page
 
 

@@ -92,18 +92,24 @@ def app_database(folder: Path) -> str:
 
 @contextmanager
 def serve_app(
-    tmp_path: Path, ollama: StandinOllama, summaries: bool, port: int | None = None, database: str | None = None
+    tmp_path: Path,
+    ollama: StandinOllama,
+    summaries: bool,
+    port: int | None = None,
+    database: str | None = None,
+    titles: bool = False,
 ) -> Iterator[str]:
     """`streamlit run` on a loopback port (a free one unless given), talking to the stand-in Ollama; its URL.
 
-    It keeps its log in `tmp_path`, and its chats there too unless `database` names another database.
+    It keeps its log in `tmp_path`, and its chats there too unless `database` names another database. With
+    `titles`, it asks the model to title each new chat, as it does by default.
     """
     port = port or free_port()
     database = database or app_database(tmp_path)
     env = os.environ | {
         "CHATCORE_DB_URL": database,
         "OLLAMA_HOST": ollama.url,
-        "CHATCORE_AUTO_TITLE": "0",
+        "CHATCORE_AUTO_TITLE": "1" if titles else "0",
         "CHATCORE_SUMMARIES": "1" if summaries else "0",
     }
     env.pop("CHATCORE_BACKEND", None)
@@ -491,6 +497,30 @@ def test_export_page_downloads_the_chat_as_markdown(browser, app):
     assert "### User" in markdown and "### Assistant" in markdown
     assert ANSWER in markdown
     page.close()
+
+
+def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, ollama, tmp_path):
+    """A short title is written just after its reply, often while the page run that shows the reply draws the
+    sidebar: the title must show all the same. Before it did, it was missing in a quarter to a half of new chats."""
+    from playwright.sync_api import expect
+
+    def reply(messages: list[dict]) -> str:
+        request = messages[-1]["content"]
+        number = re.search(r"Question (\d+)", request).group(1)
+        return f"Topic {number} explained" if request.startswith("Write a title") else f"Answer {number}."
+
+    ollama.reply, ollama.token_delay = reply, 0.03
+    with serve_app(tmp_path, ollama, summaries=False, titles=True) as url:
+        page = open_page(browser, url)
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        for number in range(1, 7):
+            sidebar.get_by_role("button", name="New chat").click()
+            settle(page)
+            ask(page, f"Question {number}")
+            expect(page.locator(MESSAGES).nth(1)).to_contain_text(f"Answer {number}.", timeout=15_000)
+            title = sidebar.get_by_role("button", name=f"Topic {number} explained", exact=True)
+            expect(title).to_be_visible(timeout=10_000)
+        page.close()
 
 
 def test_the_delete_that_confirms_deleting_a_chat_looks_destructive(browser, app, tmp_path):
