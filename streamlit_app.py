@@ -365,7 +365,9 @@ def chat_area() -> None:
             render_context_caption(engine, context, service.follow_ups(chat_id))
     if reply is not None and not snapshot:
         st.rerun(scope="app" if reply.finished else "fragment")
-    if awaited:  # the reply ended between two runs, its title or memory is still being written: look again
+    if awaited:
+        # The reply has ended, its title or memory is still being written: look again soon, even with the page's
+        # timer off (as when the reply ended between two runs of this fragment, which no page run saw).
         service.settle(chat_id, timeout=FOLLOW_S)
         st.rerun(scope="fragment")
 
