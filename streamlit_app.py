@@ -381,7 +381,7 @@ def answer_queued(chat_id: int, model: str) -> LiveReply | None:
 
 
 def render_page() -> None:
-    """The history drawn by this page run, then the fragment, kept running while something is being written."""
+    """The history drawn by this page run, then the fragment, kept running until what is written has been shown."""
     engine, service = resources.engine(), resources.replies_service()
     chat_id, model = st.session_state.get("chat_id"), st.session_state.get("model")
     reply, history = None, st.container()
