@@ -393,8 +393,7 @@ def render_page() -> None:
         with history:  # one element, so the fragment below always has the same place, and so the same id
             render_history(engine, chat_id, reply.turn.user_message_id if reply else None, context)
         st.session_state.context = ((chat_id, model, shown_until(chat_id)), context)
-    working = reply is not None or (chat_id is not None and service.working(chat_id))  # asked once: it may query
-    if working:
+    if reply is not None or (chat_id is not None and service.working(chat_id)):
         st.session_state.awaiting = chat_id
     # Work that ended while this run drew the sidebar (a title written meanwhile) is awaited still: a later run,
     # begun once it has ended, shows it.
