@@ -38,6 +38,7 @@ STALE = '[data-stale="true"]'  # an element of an earlier run, faded until the f
 MESSAGES = '[data-testid="stChatMessage"]'
 INPUT = '[data-testid="stChatInput"] textarea'
 MAIN = '[data-testid="stMain"]'
+SIDEBAR = '[data-testid="stSidebar"]'
 DOWNLOAD_BUTTON = '[data-testid="stDownloadButton"] button'
 ANSWER = (
     "Here is what I can do for you:\n\n"
@@ -193,7 +194,7 @@ def test_chat_streams_and_survives_a_reload(browser, app, tmp_path):
     expect(page.locator(MESSAGES)).to_have_count(2)
     expect(page.locator(MESSAGES).first).to_contain_text("What can you do?")
     expect(page.locator(MESSAGES).last).to_contain_text("Everything stays on this computer.")
-    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("What can you do?")
+    expect(page.locator(SIDEBAR)).to_contain_text("What can you do?")
     page.close()
 
 
@@ -358,7 +359,7 @@ def test_a_chat_still_replying_shows_only_its_own_messages(browser, app, ollama)
     ollama.reply = lambda messages: ANSWER
     ask(page, "alpha question")
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
-    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar = page.locator(SIDEBAR)
     sidebar.get_by_role("button", name="bravo one").click()
     expect(page.locator(MESSAGES)).to_have_count(6, timeout=15_000)
     sidebar.get_by_role("button", name="alpha question").click()
@@ -420,7 +421,7 @@ def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_p
     fill_chat(engine, chat.id, 1_999)
     engine.dispose()
     page = open_page(browser, app)
-    search = page.locator('[data-testid="stSidebar"] input[aria-label="Search chats"]')
+    search = page.locator(f'{SIDEBAR} input[aria-label="Search chats"]')
     search.fill("lighthouse")
     search.press("Enter")
     page.get_by_role("button", name=re.compile("lighthouse")).click()
@@ -461,7 +462,7 @@ def test_a_reply_is_followed_and_stopped_from_another_server_on_the_same_databas
         ollama.token_delay = 3  # still writing while the other server's page opens the chat, on a busy machine too
         follower.reload()  # not settled after: it opens the chat being written, whose fragment keeps running
         follower.wait_for_selector(INPUT, timeout=30_000)
-        follower.locator('[data-testid="stSidebar"]').get_by_role("button", name="Tell me everything").click()
+        follower.locator(SIDEBAR).get_by_role("button", name="Tell me everything").click()
         followed = follower.locator(MESSAGES).nth(1)
         expect(followed).to_contain_text("Here is", timeout=15_000)
         shown = followed.inner_text()
@@ -512,7 +513,7 @@ def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, o
     ollama.reply, ollama.token_delay = reply, 0.03
     with serve_app(tmp_path, ollama, summaries=False, titles=True) as url:
         page = open_page(browser, url)
-        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar = page.locator(SIDEBAR)
         for number in range(1, 7):
             sidebar.get_by_role("button", name="New chat").click()
             settle(page)
@@ -530,7 +531,7 @@ def test_the_delete_that_confirms_deleting_a_chat_looks_destructive(browser, app
     ask(page, "Delete me")
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("Everything stays on this computer.", timeout=15_000)
     settle(page)
-    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar = page.locator(SIDEBAR)
     sidebar.get_by_text("Chat settings").click()
     settle(page)  # the settings are drawn by the run that opening them starts: a click during it may go unseen
     sidebar.get_by_role("button", name="Delete chat").click()
@@ -554,7 +555,7 @@ def test_a_page_opened_first_by_its_own_url_has_the_sidebar(browser, app):
     page.goto(f"{app}/export")  # the server's very first run
     expect(page.get_by_role("heading", name="Export")).to_be_visible(timeout=30_000)
     settle(page)
-    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar = page.locator(SIDEBAR)
     expect(sidebar.get_by_role("button", name="New chat", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("link", name="Export and import")).to_be_visible()
     page.close()
@@ -619,7 +620,7 @@ def test_the_first_search_typed_on_a_fresh_server_is_kept(browser, app):
     page = browser.new_page()
     page.goto(app)
     page.wait_for_selector(INPUT, timeout=30_000)
-    box = page.locator('[data-testid="stSidebar"]').get_by_placeholder("Search chats")
+    box = page.locator(SIDEBAR).get_by_placeholder("Search chats")
     box.fill("nothing like this")
     box.press("Enter")
     expect(page.get_by_text("No chat matches.")).to_be_visible(timeout=15_000)
@@ -653,7 +654,7 @@ def test_html_and_scripts_in_messages_and_titles_stay_text(browser, app, ollama)
     reload(page)
     expect(page.locator(f"{MESSAGES} strong").first).to_have_text("bold")
     assert page.evaluate("() => window.pwned") is None
-    assert page.locator(f"{MESSAGES} img, {MESSAGES} script, [data-testid='stSidebar'] img").count() == 0
+    assert page.locator(f"{MESSAGES} img, {MESSAGES} script, {SIDEBAR} img").count() == 0
     page.close()
 
 
@@ -766,7 +767,7 @@ def test_images_in_messages_and_titles_are_never_fetched_but_shown_as_links(brow
     expect(page.locator(MESSAGES).nth(1)).to_contain_text("done.")
     assert listener.requested == []
     assert page.locator(f'{MESSAGES} a[href="{leak}&inline"]').count() == 1  # the user may open it
-    assert page.locator(f"{MESSAGES} img, [data-testid='stSidebar'] img").count() == 0
+    assert page.locator(f"{MESSAGES} img, {SIDEBAR} img").count() == 0
     page.close()
 
 
@@ -780,7 +781,7 @@ def test_the_users_own_text_and_chat_titles_show_as_typed(browser, app, tmp_path
     settle(page)
     expect(page.locator(MESSAGES).nth(1).locator('[data-testid="stCaptionContainer"]')).to_contain_text("tokens/s")
     expect(page.locator(MESSAGES).first).to_contain_text(typed)
-    expect(page.locator('[data-testid="stSidebar"]').get_by_role("button", name=typed)).to_be_visible()
-    assert page.locator(f"{MESSAGES} strong, {MESSAGES} em, [data-testid='stSidebar'] em").count() == 0
+    expect(page.locator(SIDEBAR).get_by_role("button", name=typed)).to_be_visible()
+    assert page.locator(f"{MESSAGES} strong, {MESSAGES} em, {SIDEBAR} em").count() == 0
     save_screenshot(page, tmp_path)
     page.close()
