@@ -54,8 +54,11 @@ FOLLOW_LATEST = """
     if (["PageUp", "ArrowUp", "Home"].includes(event.key) && !typing) stop();
     if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
   }, true);
-  main.addEventListener("scroll", () => {
-    if (main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;  // back at the bottom
+  let top = main.scrollTop;
+  main.addEventListener("scroll", () => {  // the page's shrinking moves it up to the bottom too: only down counts
+    const down = main.scrollTop > top;
+    top = main.scrollTop;
+    if (down && main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;  // back at the bottom
   }, {passive: true});
   const grown = new ResizeObserver(() => {  // called once the browser has laid the page out: no layout of its own
     const hit = Boolean(document.querySelector(".st-key-found"));
