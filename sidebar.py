@@ -26,6 +26,11 @@ DESTRUCTIVE_STYLE = """<style>
 .st-key-{key} button {{ background-color: #b91c1c; border-color: #b91c1c; color: #ffffff; }}
 .st-key-{key} button:hover, .st-key-{key} button:focus-visible {{ background-color: #991b1b; border-color: #991b1b; }}
 </style>"""
+# A list of chats reads down its left edge, as in any chat app: Streamlit centres a button's label.
+CHAT_LIST_STYLE = """<style>
+.st-key-chats button { padding-inline: 0.75rem; }
+.st-key-chats button div, .st-key-chats button p { justify-content: flex-start; text-align: left; }
+</style>"""
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "
     "and the summary is sent with every request."
@@ -115,16 +120,17 @@ def render_chat_list(engine, current: int | None) -> None:
     chats = store.list_chats(engine, limit)
     if chats:
         st.caption("Chats")
-    for chat in chats:
-        kind = "primary" if chat.id == current else "tertiary"
-        st.button(
-            escape_markdown(chat.title),
-            key=f"chat-{chat.id}",
-            type=kind,
-            width="stretch",
-            on_click=open_chat,
-            args=(chat.id,),
-        )
+    with st.container(key="chats", gap="xxsmall"):
+        st.html(CHAT_LIST_STYLE)
+        for chat in chats:
+            st.button(
+                escape_markdown(chat.title),
+                key=f"chat-{chat.id}",
+                type="primary" if chat.id == current else "tertiary",
+                width="stretch",
+                on_click=open_chat,
+                args=(chat.id,),
+            )
     hidden = store.count_chats(engine) - limit
     if hidden > 0 and st.button(f"Show {min(hidden, CHATS_STEP)} more chats", key="more-chats"):
         st.session_state.chat_list_limit += CHATS_STEP
