@@ -55,7 +55,7 @@ FOLLOW_LATEST = """
     if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
   }, true);
   let top = main.scrollTop;
-  main.addEventListener("scroll", () => {  // the page's shrinking moves it up to the bottom too: only down counts
+  main.addEventListener("scroll", () => {  // a scroll up, or the page shrinking, can end near the bottom too
     const down = main.scrollTop > top;
     top = main.scrollTop;
     if (down && main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;  // back at the bottom
