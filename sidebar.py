@@ -26,10 +26,12 @@ DESTRUCTIVE_STYLE = """<style>
 .st-key-{key} button {{ background-color: #b91c1c; border-color: #b91c1c; color: #ffffff; }}
 .st-key-{key} button:hover, .st-key-{key} button:focus-visible {{ background-color: #991b1b; border-color: #991b1b; }}
 </style>"""
-# A list of chats reads down its left edge, as in any chat app: Streamlit centres a button's label.
+# A list of chats reads down its left edge, a line a chat, as in any chat app: Streamlit centres a button's label
+# and wraps it.
 CHAT_LIST_STYLE = """<style>
 .st-key-chats button { padding-inline: 0.75rem; }
-.st-key-chats button div, .st-key-chats button p { justify-content: flex-start; text-align: left; }
+.st-key-chats button div, .st-key-chats button span { justify-content: flex-start; min-width: 0; }
+.st-key-chats button p { text-align: left; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 </style>"""
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "

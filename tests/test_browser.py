@@ -525,15 +525,16 @@ def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, o
         page.close()
 
 
-def test_the_chat_list_reads_down_one_left_edge(browser, app, tmp_path):
+def test_the_chat_list_reads_down_one_left_edge_a_line_a_chat(browser, app, tmp_path):
     engine = store.open_engine(app_database(tmp_path))
-    for title in ("Sourdough", "Why is the sky blue on a clear afternoon?", "Taxes"):
+    for title in ("Sourdough", "Why is the sky blue on a clear afternoon, and red at sunset?", "Taxes"):
         store.update_chat(engine, store.create_chat(engine, model="llama3:8b").id, title=title)
     engine.dispose()
     page = open_page(browser, app)
     titles = page.locator(f"{SIDEBAR} [class*='st-key-chat-'] button p")
     starts = titles.evaluate_all(TEXT_STARTS)
     assert len(starts) == 3 and max(starts) - min(starts) < 2  # the current chat's, in its filled button, too
+    assert len(set(titles.evaluate_all("titles => titles.map(title => title.offsetHeight)"))) == 1  # none wraps
     page.close()
 
 
