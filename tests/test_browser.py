@@ -538,6 +538,20 @@ def test_the_chat_list_reads_down_one_left_edge_a_line_a_chat(browser, app, tmp_
     page.close()
 
 
+def test_the_page_follows_the_computers_dark_setting(browser, app, tmp_path):
+    engine = store.open_engine(app_database(tmp_path))
+    store.create_chat(engine, model="llama3:8b")
+    engine.dispose()
+    page = browser.new_page(viewport={"width": 1200, "height": 800}, color_scheme="dark")
+    page.goto(app)
+    page.wait_for_selector(INPUT, timeout=30_000)
+    settle(page)
+    colour = "b => getComputedStyle(b)['background-color']"
+    assert page.locator('[data-testid="stApp"]').evaluate(colour) == "rgb(23, 22, 20)"  # Streamlit's dark
+    assert page.locator(f"{SIDEBAR} .st-key-chats button").evaluate(colour) == "rgb(59, 130, 246)"  # a lighter blue
+    page.close()
+
+
 TEXT_STARTS = """texts => texts.map(text => {
   const range = document.createRange();
   range.selectNodeContents(text);
