@@ -154,8 +154,8 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not become healthy:\n{log.read_text()}")
 
 
-def open_page(browser, url):
-    page = browser.new_page(viewport={"width": 1200, "height": 800})
+def open_page(browser, url, **options):
+    page = browser.new_page(viewport={"width": 1200, "height": 800}, **options)
     page.goto(url)
     page.wait_for_selector(INPUT, timeout=30_000)
     settle(page)
@@ -542,10 +542,7 @@ def test_the_page_follows_the_computers_dark_setting(browser, app, tmp_path):
     engine = store.open_engine(app_database(tmp_path))
     store.create_chat(engine, model="llama3:8b")
     engine.dispose()
-    page = browser.new_page(viewport={"width": 1200, "height": 800}, color_scheme="dark")
-    page.goto(app)
-    page.wait_for_selector(INPUT, timeout=30_000)
-    settle(page)
+    page = open_page(browser, app, color_scheme="dark")
     colour = "b => getComputedStyle(b)['background-color']"
     assert page.locator('[data-testid="stApp"]').evaluate(colour) == "rgb(23, 22, 20)"  # Streamlit's dark
     assert page.locator(f"{SIDEBAR} .st-key-chats button").evaluate(colour) == "rgb(59, 130, 246)"  # a lighter blue
