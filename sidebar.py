@@ -26,12 +26,13 @@ DESTRUCTIVE_STYLE = """<style>
 .st-key-{key} button {{ background-color: #b91c1c; border-color: #b91c1c; color: #ffffff; }}
 .st-key-{key} button:hover, .st-key-{key} button:focus-visible {{ background-color: #991b1b; border-color: #991b1b; }}
 </style>"""
-# A list of chats reads down its left edge, a line a chat, as in any chat app: Streamlit centres a button's label
-# and wraps it.
-CHAT_LIST_STYLE = """<style>
-.st-key-chats button { padding-inline: 0.75rem; }
-.st-key-chats button div, .st-key-chats button span { justify-content: flex-start; min-width: 0; }
-.st-key-chats button p { text-align: left; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+# Lists of chats and of search hits read down their left edge, as in any chat app (Streamlit centres a button's
+# label), a line a chat (a hit's words are read whole).
+LIST_STYLE = """<style>
+:is(.st-key-chats, .st-key-hits) button { padding-inline: 0.75rem; }
+:is(.st-key-chats, .st-key-hits) button :is(div, span) { justify-content: flex-start; min-width: 0; }
+:is(.st-key-chats, .st-key-hits) button p { text-align: left; }
+.st-key-chats button p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 </style>"""
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "
@@ -105,14 +106,17 @@ def render_search(engine) -> bool:
     hits = search.search_chats(engine, query)
     if not hits:
         st.caption("No chat matches.")
-    for index, hit in enumerate(hits):
-        st.button(
-            search.hit_label(hit),
-            key=f"hit-{index}",
-            type="tertiary",
-            on_click=open_search_hit,
-            args=(hit.chat_id, hit.message_id),
-        )
+    with st.container(key="hits", gap="xxsmall"):
+        st.html(LIST_STYLE)
+        for index, hit in enumerate(hits):
+            st.button(
+                search.hit_label(hit),
+                key=f"hit-{index}",
+                type="tertiary",
+                width="stretch",
+                on_click=open_search_hit,
+                args=(hit.chat_id, hit.message_id),
+            )
     return True
 
 
@@ -123,7 +127,7 @@ def render_chat_list(engine, current: int | None) -> None:
     if chats:
         st.caption("Chats")
     with st.container(key="chats", gap="xxsmall"):
-        st.html(CHAT_LIST_STYLE)
+        st.html(LIST_STYLE)
         for chat in chats:
             st.button(
                 escape_markdown(chat.title),

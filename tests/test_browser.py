@@ -525,16 +525,26 @@ def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, o
         page.close()
 
 
-def test_the_chat_list_reads_down_one_left_edge_a_line_a_chat(browser, app, tmp_path):
+def test_chats_and_search_hits_read_down_one_left_edge(browser, app, tmp_path):
+    from playwright.sync_api import expect
+
     engine = store.open_engine(app_database(tmp_path))
     for title in ("Sourdough", "Why is the sky blue on a clear afternoon, and red at sunset?", "Taxes"):
-        store.update_chat(engine, store.create_chat(engine, model="llama3:8b").id, title=title)
+        chat = store.create_chat(engine, model="llama3:8b")
+        store.update_chat(engine, chat.id, title=title)
+        store.add_message(engine, chat.id, "user", f"{title}: tell me more")
     engine.dispose()
     page = open_page(browser, app)
     titles = page.locator(f"{SIDEBAR} [class*='st-key-chat-'] button p")
     starts = titles.evaluate_all(TEXT_STARTS)
     assert len(starts) == 3 and max(starts) - min(starts) < 2  # the current chat's, in its filled button, too
-    assert len(set(titles.evaluate_all("titles => titles.map(title => title.offsetHeight)"))) == 1  # none wraps
+    assert len(set(titles.evaluate_all("titles => titles.map(title => title.offsetHeight)"))) == 1  # a line each
+    search = page.locator(f'{SIDEBAR} input[aria-label="Search chats"]')
+    search.fill("tell me more")
+    search.press("Enter")
+    hits = page.locator(f"{SIDEBAR} [class*='st-key-hit-'] button p")
+    expect(hits).to_have_count(3, timeout=15_000)
+    assert all(abs(start - min(starts)) < 2 for start in hits.evaluate_all(TEXT_STARTS))
     page.close()
 
 
