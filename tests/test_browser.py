@@ -39,6 +39,7 @@ MESSAGES = '[data-testid="stChatMessage"]'
 INPUT = '[data-testid="stChatInput"] textarea'
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
+SEARCH = f'{SIDEBAR} input[aria-label="Search chats"]'
 DOWNLOAD_BUTTON = '[data-testid="stDownloadButton"] button'
 ANSWER = (
     "Here is what I can do for you:\n\n"
@@ -422,7 +423,7 @@ def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_p
     fill_chat(engine, chat.id, 1_999)
     engine.dispose()
     page = open_page(browser, app)
-    search = page.locator(f'{SIDEBAR} input[aria-label="Search chats"]')
+    search = page.locator(SEARCH)
     search.fill("lighthouse")
     search.press("Enter")
     page.get_by_role("button", name=re.compile("lighthouse")).click()
@@ -539,7 +540,7 @@ def test_chats_and_search_hits_read_down_one_left_edge(browser, app, tmp_path):
     starts = titles.evaluate_all(TEXT_STARTS)
     assert len(starts) == 3 and max(starts) - min(starts) < 2  # the current chat's, in its filled button, too
     assert len(set(titles.evaluate_all("titles => titles.map(title => title.offsetHeight)"))) == 1  # a line each
-    search = page.locator(f'{SIDEBAR} input[aria-label="Search chats"]')
+    search = page.locator(SEARCH)
     search.fill("tell me more")
     search.press("Enter")
     hits = page.locator(f"{SIDEBAR} [class*='st-key-hit-'] button p")
@@ -553,12 +554,12 @@ def test_the_page_follows_the_computers_dark_setting(browser, app, tmp_path):
     store.create_chat(engine, model="llama3:8b")
     engine.dispose()
     page = open_page(browser, app, color_scheme="dark")
-    colour = "b => getComputedStyle(b)['background-color']"
-    assert page.locator('[data-testid="stApp"]').evaluate(colour) == "rgb(23, 22, 20)"  # Streamlit's dark
-    assert page.locator(f"{SIDEBAR} .st-key-chats button").evaluate(colour) == "rgb(59, 130, 246)"  # a lighter blue
+    assert page.locator('[data-testid="stApp"]').evaluate(BACKGROUND) == "rgb(23, 22, 20)"  # Streamlit's dark
+    assert page.locator(f"{SIDEBAR} .st-key-chats button").evaluate(BACKGROUND) == "rgb(59, 130, 246)"  # dark's blue
     page.close()
 
 
+BACKGROUND = "element => getComputedStyle(element)['background-color']"
 TEXT_STARTS = """texts => texts.map(text => {
   const range = document.createRange();
   range.selectNodeContents(text);
@@ -581,9 +582,8 @@ def test_the_delete_that_confirms_deleting_a_chat_looks_destructive(browser, app
     expect(confirm).to_contain_text("Delete chat", timeout=15_000)
     settle(page)
     current_chat = page.locator(".st-key-chat-1 button")  # a primary button too, in the theme's blue
-    colour = "background-color"
-    assert confirm.evaluate(f"b => getComputedStyle(b)['{colour}']") == "rgb(185, 28, 28)"
-    assert current_chat.evaluate(f"b => getComputedStyle(b)['{colour}']") == "rgb(37, 99, 235)"
+    assert confirm.evaluate(BACKGROUND) == "rgb(185, 28, 28)"
+    assert current_chat.evaluate(BACKGROUND) == "rgb(37, 99, 235)"
     expect(confirm.locator('[data-testid="stIconMaterial"]')).to_have_text("delete_forever")
     confirm.scroll_into_view_if_needed()
     sidebar.screenshot(path=str(tmp_path / "delete-confirm.png"))  # to look at
