@@ -15,6 +15,7 @@ from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe
 
 FLUSH_INTERVAL_S = 0.5
 TITLE_LENGTH = 60
+TITLE_OPENING = 6  # the first messages a title is written from: the first question and the first reply with text
 
 
 def title_from_text(text: str, limit: int = TITLE_LENGTH) -> str:
@@ -41,11 +42,17 @@ def clean_title(text: str) -> str:
 
 
 def improve_title(engine: Engine, backend: Backend, chat_id: int, model: str) -> None:
-    """After a chat's first exchange, ask its model for a short title, unless the user renamed it."""
-    exchange = store.recent_messages(engine, chat_id, limit=3)
-    if len(exchange) != 2 or exchange[1].status != Status.COMPLETE:
+    """Ask the chat's model for a short title from its first exchange, while the chat keeps its first message's.
+
+    So a chat whose first reply was stopped, refused or followed by a queued message is titled after a later
+    reply; once titled, or renamed by the user, it is not asked again.
+    """
+    chat = store.get_chat(engine, chat_id)
+    opening = store.oldest_messages(engine, chat_id, limit=TITLE_OPENING)
+    question = next((message.content for message in opening if message.role == "user"), None)
+    answer = next((message.content for message in opening if message.role == "assistant" and message.content), None)
+    if chat is None or question is None or answer is None or chat.title != title_from_text(question):
         return
-    question, answer = exchange[0].content, exchange[1].content
     request = [{"role": "user", "content": TITLE_REQUEST.format(question=question[:2000], answer=answer[:2000])}]
     options = {"num_ctx": 4096, "num_predict": 24, "temperature": 0.2}
     try:

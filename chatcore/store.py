@@ -455,6 +455,13 @@ def recent_messages(engine: Engine, chat_id: int, limit: int, before: int | None
         return list(reversed(session.exec(query.order_by(Message.id.desc()).limit(limit)).all()))
 
 
+def oldest_messages(engine: Engine, chat_id: int, limit: int) -> list[Message]:
+    """The first `limit` messages of a chat, oldest first."""
+    with _session(engine) as session:
+        query = select(Message).where(Message.chat_id == chat_id)
+        return list(session.exec(query.order_by(Message.id).limit(limit)))
+
+
 def messages_after(engine: Engine, chat_id: int, after: int) -> list[Message]:
     """A chat's messages newer than message `after`, oldest first."""
     with _session(engine) as session:

@@ -230,12 +230,25 @@ def test_a_user_rename_wins_over_the_generated_title(engine, replies, chat):
     assert store.get_chat(engine, chat.id).title == "My own name"
 
 
-def test_no_title_is_generated_after_later_exchanges(engine, replies, chat):
-    backend = FakeBackend(replies=["a", "b"])
+def test_a_chat_titled_late_is_titled_from_its_first_exchange(engine, replies, chat):
+    """As when a message was queued behind the first reply, or the first reply was refused or stopped."""
+    backend = FakeBackend(replies=["", "Lisbon has trams.", "Ride tram 28.", "Lisbon trip"])
+    reply_to(replies, backend, chat.id, "what should I see in Lisbon?")  # an empty first reply
+    reply_to(replies, backend, chat.id, "and after that?")
+    reply_to(replies, backend, chat.id, "which tram?")
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert store.get_chat(engine, chat.id).title == "Lisbon trip"
+    request = backend.calls[-1]["messages"][0]["content"]
+    assert "User: what should I see in Lisbon?" in request and "Assistant: Lisbon has trams." in request
+
+
+def test_a_titled_chat_is_not_asked_for_a_title_again(engine, replies, chat):
+    backend = FakeBackend(replies=["a", "First title", "b", "Second title"])
     reply_to(replies, backend, chat.id, "one")
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
     reply_to(replies, backend, chat.id, "two")
     generation.improve_title(engine, backend, chat.id, "fake:latest")
-    assert len(backend.calls) == 2
+    assert len(backend.calls) == 3 and store.get_chat(engine, chat.id).title == "First title"
 
 
 def test_reply_is_flushed_while_streaming(engine, standin, replies, chat, monkeypatch):
