@@ -41,6 +41,8 @@ BOMS = (  # UTF-32's byte order marks first: UTF-32-LE's starts with UTF-16-LE's
 )
 MAX_CONTROL_SHARE = 0.1  # text has almost none; bytes that are not text, read as Latin-1, about a quarter
 HEADING_CHARS = 80
+ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")  # CommonMark's: indented further, it is code
+CODE_FENCE = re.compile(r" {0,3}(`{3,}(?=[^`]*$)|~{3,})")  # a line with more backticks after them is inline code
 # What pypdf raises on a damaged file: its own errors (two of which are not PyPdfErrors), and Python's.
 PDF_ERRORS = (PyPdfError, DependencyError, DeprecationError, ValueError, KeyError, TypeError, AttributeError,
               IndexError, ZeroDivisionError, OSError)  # fmt: skip
@@ -282,9 +284,34 @@ def extract_text(name: str, data: bytes) -> Extracted:
 
 
 def extract_markdown(name: str, data: bytes) -> Extracted:
-    """A Markdown file, cut into sections at its `#` headings."""
+    """A Markdown file, cut into sections at its `#` headings; a `#` line in fenced code is code."""
     text, note = decode_text(name, data)
-    return sectioned("md", text, lambda paragraph: paragraph.startswith("#"), note)
+    parts = filter(None, (normalise_whitespace(part) for part in split_markdown(text)))
+    sections = tuple(Section(number, part) for number, part in enumerate(parts, start=1))
+    return Extracted("md", sections, len(sections), note)
+
+
+def split_markdown(text: str) -> list[str]:
+    """Markdown text cut before each `#` heading line outside fenced code, whatever lines surround it."""
+    parts: list[list[str]] = [[]]
+    fence = ""
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not fence and ATX_HEADING.match(line):
+            parts.append([])
+        parts[-1].append(line)
+        fence = fence_after(line, fence)
+    return ["\n".join(part) for part in parts]
+
+
+def fence_after(line: str, fence: str) -> str:
+    """The code fence open after a Markdown line: `fence`, one the line opens, or "" if the line closes `fence`."""
+    found = CODE_FENCE.match(line)
+    if not found:
+        return fence
+    if not fence:
+        return found.group(1)
+    closes = found.group(1).startswith(fence) and not line[found.end() :].strip()
+    return "" if closes else fence
 
 
 def decode_text(name: str, data: bytes) -> tuple[str, str]:

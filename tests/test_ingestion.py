@@ -109,6 +109,44 @@ def test_markdown_is_cut_at_its_headings_and_names_are_only_text():
     ]
 
 
+GARDEN = "# Gardening guide\nIntro line.\n\n## Tomatoes\nTomatoes need sun.\n\n## Basil\nBasil likes warmth.\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "headings"),
+    [
+        (GARDEN, ["# Gardening guide", "## Tomatoes", "## Basil"]),
+        ("# One\n\nText.\n\n## Two\n\nMore.", ["# One", "## Two"]),
+        ("# Guide\n## Part\nText.\n### Detail\n\nMore.", ["# Guide", "## Part", "### Detail"]),
+        ("# Title\n\n## Subtitle\n\nBody.", ["# Title", "## Subtitle"]),
+        ("Some text.\n## Last", ["Some text.", "## Last"]),
+        ("Some text.\n\n# Last\n", ["Some text.", "# Last"]),
+        ("Preface.\n# One\nBody.", ["Preface.", "# One"]),
+        ("# One\r\nText.\r\n## Two\r\nMore.", ["# One", "## Two"]),
+        ("Intro.\n\n```python\nx = 1\n\n# a comment\ny = 2\n```\n", ["Intro."]),
+        ("# Setup\n~~~\n## not a heading\n~~~\n## Use\nRun.", ["# Setup", "## Use"]),
+        ("# Doc\n````md\n```\n# still code\n````\n# Next\nText.", ["# Doc", "# Next"]),
+        ("# Doc\n```\n# code to the end\n", ["# Doc"]),
+        ("# Doc\n```a```\n# Next\nText.", ["# Doc", "# Next"]),
+        ("Text.\n\n#hashtag\n\n####### seven\n\n    # indented code", ["Text."]),
+    ],
+)
+def test_markdown_sections_start_at_every_heading_line_outside_code(text, headings):
+    extracted = extract_document("notes.md", text.encode(), LIMIT)
+    assert [section.text.split("\n")[0] for section in extracted.sections] == headings
+    assert [section.number for section in extracted.sections] == list(range(1, len(headings) + 1))
+    assert extracted.pages == len(headings)
+
+
+def test_a_markdown_heading_directly_followed_by_text_keeps_it_in_its_section():
+    extracted = extract_document("garden.md", GARDEN.encode(), LIMIT)
+    assert [section.text for section in extracted.sections] == [
+        "# Gardening guide\nIntro line.",
+        "## Tomatoes\nTomatoes need sun.",
+        "## Basil\nBasil likes warmth.",
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "text", "note"),
     [
