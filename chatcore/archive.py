@@ -1,6 +1,7 @@
 """The JSON export format: chats with every field of their messages, the passages each reply was given and what
 documents they use, validated strictly."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -32,6 +33,40 @@ MAX_SOURCES_PER_REPLY = 1_000
 MAX_REPORTED_ERRORS = 5
 MAX_PLACE_CHARS = 100  # a place names keys from the file, which may be long
 
+EXPORT_TO_IMPORT = "Export chats as JSON on chatcore's Export page to get a file to import."
+EXPORT_AGAIN = "export the chats again as JSON on chatcore's Export page"
+JSON_ERROR_PLACE = re.compile(r"at line (\d+) column (\d+)$")  # where the JSON parser says it gave up
+MEMORY_OUTSIDE_CHAT = "has `memory_until` {memory_until}, which is not the id of one of its messages"
+DATE_AND_TIME = "must be a date and time such as 2025-03-01T09:00:00Z"
+OBJECT = "must be a JSON object, in braces"
+WHOLE_NUMBER = "must be a whole number"
+# What each kind of validation problem means, said of the field it is in; `ctx` fills in the braces.
+PREDICATES = {
+    "missing": "is missing",
+    "extra_forbidden": "is not part of a chatcore export",
+    "model_type": OBJECT,
+    "dict_type": OBJECT,
+    "list_type": "must be a list, in brackets",
+    "int_type": WHOLE_NUMBER,
+    "int_from_float": WHOLE_NUMBER,
+    "greater_than": "must be more than {gt:g}",
+    "greater_than_equal": "must be {ge:g} or more",
+    "float_type": "must be a number",
+    "finite_number": "must be a number, not NaN or infinity",
+    "bool_type": "must be true or false",
+    "string_type": "must be text, in quotes",
+    "string_too_long": "is longer than {max_length} characters",
+    "string_pattern_mismatch": "is not in the form chatcore writes",
+    "literal_error": "must be {expected}",
+    "enum": "must be {expected}",
+    "datetime_type": DATE_AND_TIME,
+    "datetime_parsing": DATE_AND_TIME,
+    "datetime_from_date_parsing": DATE_AND_TIME,
+    "too_long": "has more than {max_length} entries",
+    "memory_until": MEMORY_OUTSIDE_CHAT,
+}
+ITEM_NAMES = {"chats": "chat", "messages": "message", "documents": "document", "sources": "source"}
+
 
 class ArchiveError(ValueError):
     """A file that is not a valid chatcore export; the message says what is wrong."""
@@ -46,9 +81,7 @@ def check_format_version(version: int) -> int:
     """Accept only the formats this chatcore knows: the one it writes and the older ones."""
     if version not in READABLE_VERSIONS:
         raise PydanticCustomError(
-            "format_version",
-            "version {version} is not supported; this chatcore reads versions {expected}",
-            {"version": version, "expected": " and ".join(map(str, READABLE_VERSIONS))},
+            "format_version", "version {version} is not one this chatcore reads", {"version": version}
         )
     return version
 
@@ -137,7 +170,7 @@ class ChatRecord(Record):
     def check_memory_until(self) -> "ChatRecord":
         """The memory must cover up to one of the chat's own messages."""
         if self.memory_until is not None and self.memory_until not in {message.id for message in self.messages}:
-            raise ValueError(f"memory_until: {self.memory_until} is not the id of one of this chat's messages")
+            raise PydanticCustomError("memory_until", MEMORY_OUTSIDE_CHAT, {"memory_until": self.memory_until})
         return self
 
 
@@ -181,25 +214,82 @@ def dump_archive(chats: list[ChatRecord]) -> str:
 
 
 def parse_archive(data: bytes) -> Archive:
-    """Validate an export file; raise ArchiveError naming each problem and where it is."""
+    """Validate an export file; raise ArchiveError saying, in words, what is wrong, where, and what to do."""
     if len(data) > MAX_FILE_BYTES:
-        raise ArchiveError(f"The file is larger than {MAX_FILE_BYTES // 2**20} MB.")
+        raise ArchiveError(
+            f"The file is larger than {MAX_FILE_BYTES // 2**20} MB, the most chatcore imports at once. "
+            "Export fewer chats per file on chatcore's Export page, then import each file."
+        )
     try:
         return Archive.model_validate_json(data)
     except ValidationError as error:
-        raise ArchiveError(describe_problems(error)) from None
+        raise ArchiveError(describe_problems(data, error)) from None
 
 
-def describe_problems(error: ValidationError) -> str:
-    """The first few validation problems as a list, each with its place in the file."""
+def describe_problems(data: bytes, error: ValidationError) -> str:
+    """Why the file cannot be imported: not JSON, cut short, damaged, not an export, too new, or its bad places."""
     problems = error.errors(include_url=False)
-    lines = [f"- {place_in_file(problem['loc'])}: {problem['msg']}" for problem in problems[:MAX_REPORTED_ERRORS]]
+    if problems[0]["type"] == "json_invalid":
+        return describe_broken_json(data, problems[0]["ctx"]["error"])
+    version = next((problem for problem in problems if problem["loc"] == ("format_version",)), None)
+    if version is not None or problems[0]["loc"] == ():
+        return describe_foreign_file(version)
+    return describe_bad_places(problems)
+
+
+def describe_broken_json(data: bytes, parser_error: str) -> str:
+    """Why a file that is not whole JSON cannot be imported."""
+    if not data.strip():
+        return f"The file is empty. {EXPORT_TO_IMPORT}"
+    if not data.lstrip().startswith(b"{"):  # every export begins as a JSON object
+        return f"This file is not a chatcore export: its contents are not JSON. {EXPORT_TO_IMPORT}"
+    if parser_error.startswith("EOF"):  # how the JSON parser words running out of file before the JSON ends
+        return f"The file is cut short: it ends before the export does. Import the whole file, or {EXPORT_AGAIN}."
+    found = JSON_ERROR_PLACE.search(parser_error)
+    place = f" at line {found[1]}, column {found[2]}" if found else ""
+    return f"The file is damaged: it stops being valid JSON{place}. Repair the file there, or {EXPORT_AGAIN}."
+
+
+def describe_foreign_file(version: dict | None) -> str:
+    """Why a file whose format version is missing or wrong, or that is no JSON object, cannot be imported."""
+    number = (version or {}).get("ctx", {}).get("version")  # given only for a whole number this chatcore cannot read
+    if isinstance(number, int) and number > FORMAT_VERSION:
+        readable = " and ".join(map(str, READABLE_VERSIONS))
+        return (
+            f"This export is from a newer chatcore (format version {number}); this one reads format versions "
+            f"{readable}. Update chatcore, then import the file again."
+        )
+    return f"This file is not a chatcore export: it is JSON, but of another kind. {EXPORT_TO_IMPORT}"
+
+
+def describe_bad_places(problems: list[dict]) -> str:
+    """The first few places where an export breaks the format, each in words, and what to do."""
+    lines = [f"- {describe_place(problem)}" for problem in problems[:MAX_REPORTED_ERRORS]]
     if len(problems) > MAX_REPORTED_ERRORS:
         lines.append(f"- … and {len(problems) - MAX_REPORTED_ERRORS} more")
-    return "This is not a valid chatcore export:\n" + "\n".join(lines)
+    return (
+        "This chatcore export has problems, so nothing was imported:\n"
+        + "\n".join(lines)
+        + f"\n\nCorrect these places in the file, or {EXPORT_AGAIN}."
+    )
 
 
-def place_in_file(location: tuple[int | str, ...]) -> str:
-    """A validation location as a path, e.g. chats[0].messages[3].role."""
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)[1:] or "file"
-    return path if len(path) <= MAX_PLACE_CHARS else path[:MAX_PLACE_CHARS] + "…"
+def describe_place(problem: dict) -> str:
+    """One problem in words, e.g. Chat 2, message 1: `role` must be 'user', 'assistant' or 'system'."""
+    where, field = place_in_file(problem["loc"])
+    predicate = PREDICATES.get(problem["type"], "is not what chatcore writes there").format(**problem.get("ctx", {}))
+    subject = ": ".join(part for part in (where, field and f"`{field}`") if part)
+    return f"{subject[:1].upper()}{subject[1:]} {predicate}"
+
+
+def place_in_file(location: tuple[int | str, ...]) -> tuple[str, str | None]:
+    """Where a problem is, in words (e.g. chat 2, message 1), and the field there, if any, as the file names it."""
+    steps, fields = [], []
+    for part, following in zip(location, (*location[1:], None), strict=True):
+        if isinstance(following, int):
+            steps.append(f"{ITEM_NAMES.get(part, part)} {following + 1}")
+        elif isinstance(part, str):
+            fields.append(part)
+    field = ".".join(fields)
+    field = field if len(field) <= MAX_PLACE_CHARS else field[:MAX_PLACE_CHARS] + "…"
+    return ", ".join(steps), field or None

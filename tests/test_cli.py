@@ -58,7 +58,7 @@ def test_export_into_a_folder_uses_the_export_name(db_url, engine, sample_chats,
         (["export", "--format", "md", "--out", "all.md"], 1, "give --out a .zip path or a folder"),
         (["export", "--format", "doc", "--out", "x"], 2, "invalid choice: 'doc'"),
         (["import", "missing.json"], 1, "No such file or directory"),
-        (["import", "bad.json"], 1, "chats[0].messages[0].role: Input should be 'user', 'assistant' or 'system'"),
+        (["import", "bad.json"], 1, "Chat 1, message 1: `role` must be 'user', 'assistant' or 'system'"),
         (["fly"], 2, "invalid choice: 'fly'"),
     ],
 )
