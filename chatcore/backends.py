@@ -26,6 +26,7 @@ EMBEDDED_MODEL = "gemma-3-270m (built-in demo)"
 EMBEDDED_CONTEXT_LENGTH = 4096
 PROBE_TIMEOUT_S = 3.0
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+REGENERATE = "Regenerate the reply"  # as its button under the last reply is named
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,8 @@ class OllamaBackend:
         """Names of the pulled models, most recently changed first."""
         try:
             return [entry.model for entry in self.client.list().models]
-        except (ConnectionError, httpx.HTTPError) as error:
-            raise BackendError(f"Cannot reach Ollama at {self.host}: {error}") from None
+        except (ConnectionError, httpx.HTTPError):
+            raise BackendError(_unreachable(self.host)) from None
         except (ollama.ResponseError, ValueError):  # an error status, or a body that is not Ollama's list
             raise NotOllamaError(
                 f"The server at {self.host} does not answer as Ollama does. Is OLLAMA_HOST the address of Ollama?"
@@ -192,8 +193,10 @@ class OllamaBackend:
             return
         self._streaming.stop = stop
         stream = self.client.chat(model=model, messages=messages, options=options, stream=True)
+        began = False  # whether any of the reply arrived: only then is there text to keep
         try:
             for part in stream:
+                began = True
                 if stopped(stop):
                     return
                 if part.message.content:
@@ -201,15 +204,13 @@ class OllamaBackend:
                 if part.done:
                     yield _metrics_from_ollama(part)
         except ollama.ResponseError as error:
-            raise BackendError(self._describe_response_error(model, error)) from None
+            raise BackendError(_describe_response_error(model, error, began)) from None
         except httpx.HTTPError as error:
             if stopped(stop):
                 return  # the stop shut the socket under the read
-            if isinstance(error, httpx.ConnectError):
-                raise BackendError(
-                    f"Cannot reach Ollama at {self.host}. Is it running? Start it with `ollama serve`."
-                ) from None
-            raise BackendError(f"The connection to Ollama at {self.host} broke off mid-reply ({error}).") from None
+            if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+                raise BackendError(_unreachable(self.host)) from None
+            raise BackendError(_broken_off(self.host, began)) from None
         finally:
             self._streaming.stop = None
             stream.close()
@@ -219,11 +220,33 @@ class OllamaBackend:
         if (stop := getattr(self._streaming, "stop", None)) is not None:
             request.extensions["trace"] = partial(_close_on_stop, stop)
 
-    @staticmethod
-    def _describe_response_error(model: str, error: ollama.ResponseError) -> str:
-        if error.status_code == 404:
-            return f"The model {model!r} is not pulled on this Ollama. Run `ollama pull {model}`, then try again."
-        return f"Ollama reported an error: {error.error}"
+
+def _unreachable(host: str) -> str:
+    return f"Cannot reach Ollama at {host}. Is it running? Start it with `ollama serve`."
+
+
+def _when(began: bool) -> str:
+    return " mid-reply" if began else " before the reply began"
+
+
+def _kept(began: bool) -> str:
+    return " The text so far is kept." if began else ""
+
+
+def _broken_off(host: str, began: bool) -> str:
+    return (
+        f"The connection to Ollama at {host} broke off{_when(began)}.{_kept(began)} "
+        f"Check that Ollama is running (start it with `ollama serve`), then {REGENERATE}."
+    )
+
+
+def _describe_response_error(model: str, error: ollama.ResponseError, began: bool) -> str:
+    if error.status_code == 404:
+        return f"The model {model!r} is not pulled on this Ollama. Run `ollama pull {model}`, then try again."
+    return (
+        f"Ollama reported an error{_when(began)}: “{error.error}”.{_kept(began)} "
+        f"{REGENERATE} to try again; if it fails again, choose another model."
+    )
 
 
 # What some embedding models were trained to see before a question, and before a passage, by their model cards.
@@ -248,9 +271,17 @@ class OllamaEmbedder:
         try:
             return [list(vector) for vector in self.backend.client.embed(model=self.model, input=inputs).embeddings]
         except ollama.ResponseError as error:
-            raise BackendError(f"The embedding model {self.model} failed: {error.error}") from None
-        except (ConnectionError, httpx.HTTPError) as error:
-            raise BackendError(f"Cannot reach Ollama at {self.backend.host}: {error}") from None
+            raise BackendError(self._describe_response_error(error)) from None
+        except (ConnectionError, httpx.HTTPError):
+            raise BackendError(_unreachable(self.backend.host)) from None
+
+    def _describe_response_error(self, error: ollama.ResponseError) -> str:
+        if error.status_code == 404:
+            return f"The embedding model {self.model} is not pulled on this Ollama. Run `ollama pull {self.model}`."
+        return (
+            f"Ollama reported an error with the embedding model {self.model}: “{error.error}”. "
+            "If this goes on, restart Ollama (`ollama serve`)."
+        )
 
 
 def same_model(listed: str, wanted: str) -> bool:
@@ -397,7 +428,11 @@ def _read_completion_chunks(pieces: queue.Queue, cancelled: StopSignal) -> Itera
     started = False  # the transcript ends with "Assistant:", which the model goes on with a space
     while (chunk := pieces.get()) is not None and not cancelled.is_set():
         if "error" in chunk:
-            raise BackendError(f"The built-in model failed: {chunk['error']}")
+            _LOGGER.warning("The built-in model failed: %s", chunk["error"])  # its wording is the library's, not shown
+            raise BackendError(
+                f"The built-in model failed{_when(started)}.{_kept(started)} {REGENERATE} to try again; for "
+                "dependable replies, [install Ollama](https://ollama.com/download) and pull a model."
+            )
         choice = chunk["choices"][0]
         text = choice.get("text") or ""
         if text := text if started else text.lstrip():
@@ -473,7 +508,9 @@ class OllamaPool:
             for model in models:
                 owners.setdefault(model, backend)
         if len(self.unreachable) == len(self.backends):
-            raise BackendError(f"Cannot reach any Ollama host ({self.host}).")
+            raise BackendError(
+                f"Cannot reach Ollama at any of its hosts ({self.host}). Is it running? Start it with `ollama serve`."
+            )
         self._owners = owners
         return list(owners)
 

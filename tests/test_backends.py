@@ -64,28 +64,72 @@ def test_ollama_host_comes_from_the_environment(standin, monkeypatch):
     assert OllamaBackend(host).list_models() == ["llama3:8b", "qwen2.5:0.5b"]
 
 
+# What a library says of a failure, which must never reach the user: httpx's, httpcore's, the ollama client's.
+LIBRARY_WORDING = ("peer closed", "chunked", "Server disconnected", "timed out", "Failed to connect", "status code")
+BROKE_OFF = "Check that Ollama is running (start it with `ollama serve`), then Regenerate the reply."
+RETRY = "Regenerate the reply to try again; if it fails again, choose another model."
+OUT_OF_MEMORY = "“an error was encountered while running the model: out of memory”"
+
+
+def assert_in_the_users_words(message: str) -> None:
+    assert not [words for words in LIBRARY_WORDING if words in message]
+
+
 @pytest.mark.parametrize(
-    ("model", "message"),
+    ("model", "reply", "message"),
     [
-        ("nope:latest", "ollama pull nope:latest"),
-        ("broken:latest", "Ollama reported an error: an error was encountered while running the model"),
-        ("flaky:latest", "broke off mid-reply"),
+        ("nope:latest", "a b c d e f", "The model 'nope:latest' is not pulled on this Ollama. Run `ollama pull "
+         "nope:latest`, then try again."),
+        ("broken:latest", "a b c d e f", f"Ollama reported an error mid-reply: {OUT_OF_MEMORY}. The text so far is "
+         f"kept. {RETRY}"),
+        ("broken:latest", "", f"Ollama reported an error before the reply began: {OUT_OF_MEMORY}. {RETRY}"),
+        ("all-minilm:latest", "a b c d e f", f'Ollama reported an error before the reply began: “"all-minilm:latest" '
+         f"does not support chat”. {RETRY}"),
+        ("flaky:latest", "a b c d e f", "The connection to Ollama at {host} broke off mid-reply. The text so far is "
+         f"kept. {BROKE_OFF}"),
+        ("flaky:latest", "", f"The connection to Ollama at {{host}} broke off before the reply began. {BROKE_OFF}"),
     ],
-    ids=["not-pulled", "error-line", "dropped-connection"],
-)
-def test_ollama_failures_become_clear_messages(model, message):
-    standin = StandinOllama(models={"broken:latest": "error_line", "flaky:latest": "drop"})
-    with standin as server, pytest.raises(BackendError, match=message):
-        list(OllamaBackend(server.url).stream_chat(model, [{"role": "user", "content": "a b c d e f"}], {}))
+    ids=["not-pulled", "error-line", "error-line-first", "cannot-chat", "dropped-mid-reply", "dropped-at-once"],
+)  # fmt: skip
+def test_ollama_failures_become_clear_messages(model, reply, message):
+    models = {"broken:latest": "error_line", "flaky:latest": "drop", "all-minilm:latest": "embed"}
+    with StandinOllama(models=models, reply=lambda messages: reply) as server, pytest.raises(BackendError) as failed:
+        list(OllamaBackend(server.url).stream_chat(model, [{"role": "user", "content": "hi"}], {}))
+    assert str(failed.value) == message.format(host=server.url)
+    assert_in_the_users_words(str(failed.value))
 
 
-def test_unreachable_ollama_names_the_host():
-    url = f"http://127.0.0.1:{free_port()}"
-    backend = OllamaBackend(url)
-    with pytest.raises(BackendError, match=f"Cannot reach Ollama at {url}"):
-        list(backend.stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {}))
-    with pytest.raises(BackendError, match=url):
-        backend.list_models()
+@pytest.fixture
+def unanswered_host():
+    """An address that takes no connection: its listening socket's queue is full, so connecting times out."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        waiting = [socket.socket() for _ in range(3)]
+        for client in waiting:
+            client.setblocking(False)
+            client.connect_ex(listening.getsockname())
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+        for client in waiting:
+            client.close()
+
+
+ASK = {
+    "chat": lambda backend: list(backend.stream_chat("llama3:8b", [{"role": "user", "content": "hi"}], {})),
+    "models": lambda backend: backend.list_models(),
+    "vectors": lambda backend: backend.embedder_for("nomic-embed-text").embed(["text"]),
+}
+
+
+@pytest.mark.parametrize("asked", list(ASK))
+@pytest.mark.parametrize("host", ["refused", "unanswered"])
+def test_an_ollama_that_does_not_answer_is_named_with_what_to_do(monkeypatch, request, asked, host):
+    monkeypatch.setattr(backends, "PROBE_TIMEOUT_S", 0.2)
+    url = f"http://127.0.0.1:{free_port()}" if host == "refused" else request.getfixturevalue("unanswered_host")
+    with pytest.raises(BackendError) as failed:
+        ASK[asked](OllamaBackend(url))
+    assert str(failed.value) == f"Cannot reach Ollama at {url}. Is it running? Start it with `ollama serve`."
+    assert_in_the_users_words(str(failed.value))
 
 
 def test_closing_the_stream_closes_the_connection(standin):
@@ -331,6 +375,35 @@ def test_the_built_in_models_reply_starts_with_its_first_word(monkeypatch):
     assert pieces[:-1] == ["There", " are", " two."]
 
 
+class FailingServer(ScriptedServer):
+    """Stands in for a built-in model that fails after its fixed pieces of text, in llama.cpp's own words."""
+
+    def handle_completions(self, request: dict, on_chunk) -> None:
+        for text in self.texts:
+            on_chunk({"choices": [{"text": text, "finish_reason": None}]})
+        raise RuntimeError("llama_decode: failed to decode, ret = -3")
+
+
+INSTALL_OLLAMA = "for dependable replies, [install Ollama](https://ollama.com/download) and pull a model."
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        ([], f"The built-in model failed before the reply began. Regenerate the reply to try again; {INSTALL_OLLAMA}"),
+        (["Paris", " is"], "The built-in model failed mid-reply. The text so far is kept. Regenerate the reply to try "
+         f"again; {INSTALL_OLLAMA}"),
+    ],
+)  # fmt: skip
+def test_a_built_in_model_failure_says_what_to_do_not_what_llama_cpp_said(monkeypatch, texts, message):
+    monkeypatch.setattr(EmbeddedBackend, "_server", FailingServer(texts))
+    pieces = []
+    with pytest.raises(BackendError) as failed:
+        pieces.extend(EmbeddedBackend().stream_chat(EMBEDDED_MODEL, [{"role": "user", "content": "Hi"}], {}))
+    assert (pieces, str(failed.value)) == (texts, message)
+    assert "llama_decode" not in str(failed.value)
+
+
 @pytest.mark.slow
 def test_embedded_model_stops_when_the_reply_is_stopped(engine, replies):
     chat = store.create_chat(engine, model=EMBEDDED_MODEL)
@@ -371,6 +444,16 @@ def test_a_host_that_is_down_is_skipped_with_a_notice(monkeypatch):
         choice = choose_backend(load_settings())
     assert choice.backend.name == "ollama" and choice.models == ["llama3:8b"]
     assert choice.notice.startswith(f"Skipped Ollama at {down}: not reachable")
+
+
+def test_all_hosts_down_with_ollama_required_says_what_to_do(monkeypatch):
+    hosts = [f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"]
+    monkeypatch.setenv("CHATCORE_BACKEND", "ollama")
+    monkeypatch.setenv("OLLAMA_HOSTS", " ".join(hosts))
+    choice = choose_backend(load_settings())
+    assert choice.notice == (
+        f"Cannot reach Ollama at any of its hosts ({', '.join(hosts)}). Is it running? Start it with `ollama serve`."
+    )
 
 
 def test_all_hosts_down_falls_back_to_the_built_in_model(monkeypatch):
@@ -419,12 +502,22 @@ def test_a_pulled_embedding_model_is_used_for_vectors_and_not_offered_for_chat(
             assert len(vector) == 64 and server.embed_requests[0]["model"] == embedder
 
 
-def test_embedding_failures_become_clear_messages(standin):
-    with pytest.raises(BackendError, match=r"The embedding model missing-embedder failed: model .* not found"):
-        OllamaBackend(standin.url).embedder_for("missing-embedder").embed(["text"])
-    unreachable = OllamaBackend(f"http://127.0.0.1:{free_port()}").embedder_for("nomic-embed-text")
-    with pytest.raises(BackendError, match=r"Cannot reach Ollama at http://127\.0\.0\.1:"):
-        unreachable.embed(["text"])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("missing-embedder", "The embedding model missing-embedder is not pulled on this Ollama. Run `ollama pull "
+         "missing-embedder`."),
+        ("broken-embedder", f"Ollama reported an error with the embedding model broken-embedder: {OUT_OF_MEMORY}. If "
+         "this goes on, restart Ollama (`ollama serve`)."),
+        ("flaky-embedder", "Cannot reach Ollama at {host}. Is it running? Start it with `ollama serve`."),
+    ],
+)  # fmt: skip
+def test_embedding_failures_become_clear_messages(model, message):
+    models = {"broken-embedder": "error_line", "flaky-embedder": "drop"}
+    with StandinOllama(models=models) as server, pytest.raises(BackendError) as failed:
+        OllamaBackend(server.url).embedder_for(model).embed(["text"])
+    assert str(failed.value) == message.format(host=server.url)
+    assert_in_the_users_words(str(failed.value))
 
 
 @pytest.mark.parametrize(
