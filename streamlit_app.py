@@ -265,26 +265,35 @@ def refuse(show, reason: Exception, text: str = "") -> None:
 
 def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
     """Add the files sent (creating the chat if needed), then save the message and answer or queue it."""
-    if chat_id is None:
+    created = chat_id is None
+    if created:
         try:
             chat_id = sidebar.start_chat(engine, model)
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
             return None
     add_files(engine, chat_id, submitted.files)
-    if submitted.text.strip():
-        show_latest()  # after a send, the view returns to the recent messages
-        try:
-            resources.replies_service().send(resources.backend_choice().backend, chat_id, model, submitted.text)
-        except store.StorageError as failure:
-            refuse(st.error, failure, submitted.text)
-        except ContextOverflowError:
-            pass  # the refusal is saved with the reply, which the turn below shows
-        else:
-            # The whole page is drawn again once the reply and its follow-ups are written, even if the reply ends
-            # between two fragment runs: the sidebar learns of a new chat, its title, its place in the list.
-            st.session_state.awaiting = chat_id
+    saved = not submitted.text.strip() or send_text(chat_id, submitted.text, model)
+    if created and saved:
+        st.session_state.unlisted = chat_id  # the sidebar lists it from the next page run, which follows soon
     return chat_id
+
+
+def send_text(chat_id: int, text: str, model: str) -> bool:
+    """Save the message and answer or queue it; False, the text given back, if it could not be saved."""
+    show_latest()  # after a send, the view returns to the recent messages
+    try:
+        resources.replies_service().send(resources.backend_choice().backend, chat_id, model, text)
+    except store.StorageError as failure:
+        refuse(st.error, failure, text)
+        return False
+    except ContextOverflowError:
+        pass  # the refusal is saved with the reply, which the turn below shows
+    else:
+        # The whole page is drawn again once the reply and its follow-ups are written, even if the reply ends
+        # between two fragment runs: the sidebar learns of the chat's title and its place in the list.
+        st.session_state.awaiting = chat_id
+    return True
 
 
 def add_files(engine, chat_id: int, files) -> None:
@@ -313,7 +322,8 @@ def render_turn(
     newest = messages[-1].id if messages else shown
     if reply is None:
         render_messages(engine, messages, None)
-        render_last_turn_actions(chat_id, model)
+        if st.session_state.get("found") is None:  # under a search hit, the last turn is out of view
+            render_last_turn_actions(chat_id, model)
         return newest
     before = [message for message in messages if message.id < reply.turn.reply_id]
     queued = [message for message in messages if message.id > reply.turn.reply_id]
@@ -366,8 +376,13 @@ def chat_area() -> None:
     if context := remembered_context(chat_id, model, newest):
         with caption:
             render_context_caption(engine, context, service.follow_ups(chat_id))
+    # A chat created by this run is not in the sidebar yet: the page is drawn anew after this run's quarter second of
+    # following the reply (its first words are not held up), or at once if there is no reply (a refusal, files alone).
+    unlisted = st.session_state.get("unlisted") == chat_id
     if reply is not None and not snapshot:
-        st.rerun(scope="app" if reply.finished else "fragment")
+        st.rerun(scope="app" if reply.finished or unlisted else "fragment")
+    if unlisted:
+        st.rerun(scope="app")
     if awaited:
         # The reply has ended, its title or memory is still being written: look again soon, even with the page's
         # timer off (as when the reply ended between two runs of this fragment, which no page run saw).
@@ -387,6 +402,7 @@ def render_page() -> None:
     """The history drawn by this page run, then the fragment, kept running until what is written has been shown."""
     engine, service = resources.engine(), resources.replies_service()
     chat_id, model = st.session_state.get("chat_id"), st.session_state.get("model")
+    st.session_state.pop("unlisted", None)  # the sidebar, drawn by this run, lists every chat
     reply, history = None, st.container()
     if chat_id is not None:
         reply = service.live(chat_id)

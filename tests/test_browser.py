@@ -421,6 +421,7 @@ def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_p
     chat = store.create_chat(engine, model="llama3:8b")
     store.add_message(engine, chat.id, "user", "Where does the lighthouse keeper live?")
     fill_chat(engine, chat.id, 1_999)
+    store.add_message(engine, chat.id, "assistant", "The last reply.")
     engine.dispose()
     page = open_page(browser, app)
     search = page.locator(SEARCH)
@@ -432,10 +433,13 @@ def test_a_search_hit_in_a_long_chat_opens_there_highlighted(browser, app, tmp_p
     expect(found).to_be_in_viewport()
     settle(page)
     assert page.locator(MESSAGES).count() < 200
+    regenerate = page.get_by_role("button", name=re.compile("Regenerate"))
+    expect(regenerate).to_have_count(0)  # the last reply, which it would write anew, is out of view
     page.get_by_role("button", name=re.compile("Show the latest messages")).click()
     expect(found).to_have_count(0)
     settle(page)
     assert newest_in_view(page.evaluate(VIEW))  # back at the newest message
+    expect(regenerate).to_be_visible()
     page.close()
 
 
@@ -524,6 +528,32 @@ def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, o
             title = sidebar.get_by_role("button", name=f"Topic {number} explained", exact=True)
             expect(title).to_be_visible(timeout=10_000)
         page.close()
+
+
+CURRENT_CHAT = f'{SIDEBAR} [data-testid="stBaseButton-primary"]'
+
+
+def test_a_new_chat_is_listed_as_current_while_its_first_reply_streams(browser, app, tmp_path, ollama):
+    """It was listed only once the reply and its title were written: with a slow model, for minutes."""
+    from playwright.sync_api import expect
+
+    page = open_mid_reply(browser, app, ollama, "first question")
+    expect(page.locator(CURRENT_CHAT)).to_have_text("first question", timeout=5_000)
+    assert reply_status(app_database(tmp_path), "first question") == Status.STREAMING
+    assert re.search(r"[?&]chat=\d+", page.url)  # a link to it, to keep or reload
+    page.close()
+
+
+def test_a_new_chat_whose_first_message_is_refused_is_listed_all_the_same(browser, app):
+    """Its message is saved, with the reason it was not sent: the chat must not vanish from the list."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, app)
+    ask(page, "word " * 6_000)  # far more than the context length holds
+    expect(page.locator(MESSAGES).nth(1)).to_contain_text("Not sent", timeout=15_000)
+    expect(page.locator(CURRENT_CHAT)).to_contain_text("word word", timeout=5_000)
+    assert re.search(r"[?&]chat=\d+", page.url)
+    page.close()
 
 
 def test_chats_and_search_hits_read_down_one_left_edge(browser, app, tmp_path):
