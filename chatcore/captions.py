@@ -1,12 +1,13 @@
-"""Short lines shown under messages and above the input."""
+"""Short lines shown under messages and above the input, and the labels chats are chosen by."""
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from chatcore.context import Window
-from chatcore.models import Document, Message, Status, tokens_per_second
+from chatcore.models import Chat, Document, Message, Status, tokens_per_second, utc_now
 
 SIZE_UNITS = ("B", "KB", "MB", "GB")
 STATUS_NOTES = {
@@ -15,6 +16,7 @@ STATUS_NOTES = {
     Status.STREAMING: "still being written",
     Status.CUT: "cut off at the length limit: ask it to go on",
 }
+LABEL_TITLE_CHARS = 50  # a chat's title is cut to this in its label, which then shows its time even in a narrow chip
 EMOJI = {Status.STOPPED: "⏹", Status.PARTIAL: "⚠️", Status.STREAMING: "✍️", Status.CUT: "✂️"}  # in exported files
 # Streamlit's Material icons, as its Markdown writes them: its own font draws them, where emoji need one installed.
 ICONS = {
@@ -49,6 +51,28 @@ def reply_caption(message: Reply, symbols: dict[str, str] = EMOJI) -> str:
 def format_time(moment: datetime) -> str:
     """A timestamp for people, to the second, in UTC."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short_time(moment: datetime) -> str:
+    """A timestamp for people, to the minute, in UTC: "29 Nov 14:05", with the year when it is not this one."""
+    year = "" if moment.year == utc_now().year else f" {moment.year}"
+    return f"{moment.day} {moment:%b}{year} {moment:%H:%M}"
+
+
+def short_title(title: str) -> str:
+    """A title on one line, cut with an ellipsis past LABEL_TITLE_CHARS characters."""
+    line = " ".join(title.split())
+    return line if len(line) <= LABEL_TITLE_CHARS else f"{line[: LABEL_TITLE_CHARS - 1].rstrip()}…"
+
+
+def chat_labels(chats: list[Chat]) -> dict[int, str]:
+    """Each chat's label, in the order given: "Title · 29 Nov 14:05", numbered (2), (3)… by age where those agree."""
+    labels, seen = {}, Counter()  # a label of its own for each: Streamlit's pickers tell options apart by label
+    for chat in sorted(chats, key=lambda chat: chat.id):
+        label = f"{short_title(chat.title)} · {short_time(chat.created_at)}"
+        seen[label] += 1
+        labels[chat.id] = f"{label} ({seen[label]})" if seen[label] > 1 else label
+    return {chat.id: labels[chat.id] for chat in chats}
 
 
 def finished_note(message: Message) -> str | None:

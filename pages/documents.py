@@ -15,12 +15,14 @@ LIBRARY = "library"
 CHAT = "chat"
 PROGRESS_REFRESH_S = 2
 CONFIRM = "confirm_delete_document"  # the id of the document whose deletion is being confirmed
+TARGET = "document-target"  # where uploads go: CHAT or LIBRARY
 
 
 def render_upload(engine, chat_id: int | None) -> None:
     """Upload files, several at once; each is added once, and its outcome stays shown while it is there."""
     labels = {CHAT: "This chat" if chat_id is not None else "A new chat", LIBRARY: "The library (for any chat)"}
-    target = st.radio("Add to", [CHAT, LIBRARY], format_func=labels.get, horizontal=True, key="document-target")
+    keep_choice(TARGET)
+    target = st.radio("Add to", [CHAT, LIBRARY], format_func=labels.get, horizontal=True, key=TARGET)
     uploads = st.file_uploader(
         "Add PDF, DOCX, TXT or Markdown files",
         type=list(KINDS),
@@ -39,6 +41,13 @@ def render_upload(engine, chat_id: int | None) -> None:
     for upload in uploads:
         succeeded, message = outcomes[upload.file_id]
         (st.success if succeeded else st.error)(message)
+
+
+def keep_choice(key: str) -> None:
+    """Give a widget back its value each run, so that the browser shows it even when its option's label changed."""
+    # The browser knows a choice by its label: "A new chat" showed unchosen once the upload's chat made it "This chat".
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 
 
 def start_chat(engine) -> bool:

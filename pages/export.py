@@ -6,31 +6,31 @@ import resources
 import sidebar
 from chatcore import store
 from chatcore.archive import MAX_FILE_BYTES, ArchiveError
+from chatcore.captions import chat_labels
 from chatcore.export import Format, plan_export
 from chatcore.importer import import_archive
-
-ALL_CHATS = "all"
 
 
 def render_export(engine) -> None:
     """Choose chats and a format, then download them: one chat as a file, several as a zip or one JSON."""
-    titles = {chat.id: chat.title for chat in store.list_chats(engine, limit=None)}
-    if not titles:
+    labels = chat_labels(store.list_chats(engine, limit=None))
+    if not labels:
         st.info("No chats yet: there is nothing to export.")
         return
     current = st.session_state.get("chat_id")
     chosen = st.multiselect(
         "Chats",
-        [ALL_CHATS, *titles],
-        default=[current if current in titles else ALL_CHATS],
-        format_func=lambda option: "All chats" if option == ALL_CHATS else titles[option],
+        list(labels),
+        default=[current] if current in labels else [],
+        format_func=labels.get,
+        help="Each chat is listed with the time it was started, in UTC.",
         key="export-chats",
     )
     fmt = st.radio("Format", list(Format), format_func=lambda option: option.label, horizontal=True)
     if not chosen:
         st.caption("Choose at least one chat.")
         return
-    plan = plan_export(engine, None if ALL_CHATS in chosen else chosen, fmt)
+    plan = plan_export(engine, chosen, fmt)
     st.download_button(
         f"Download {plan.filename}",
         data=plan.build,

@@ -12,6 +12,8 @@ from chatcore.backends import EmbeddedBackend
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 from chatcore.models import Status, utc_now
+from tests.conftest import add_chat
+from tests.conftest import at as on_the_sample_day
 from tests.documents import sample
 from tests.history import fill_chat
 from tests.ollama_standin import StandinOllama
@@ -435,13 +437,32 @@ def test_export_page_offers_the_current_chat_then_any_choice(app_env, sample_cha
     at = open_export_page()
     assert at.multiselect[0].value == [sample_chats[1]]  # the current chat: the latest active
     assert download_labels(at) == [f"Download recipes-{utc_now():%Y-%m-%d}.md"]
-    at.multiselect[0].set_value(["all"]).run()
+    at.multiselect[0].set_value(sample_chats).run()
     at.radio[0].set_value(Format.TEXT).run()
     assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.zip"]
     at.radio[0].set_value(Format.JSON).run()
     assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.json"]
     at.multiselect[0].set_value([]).run()
     assert download_labels(at) == []
+
+
+def test_chats_of_the_same_title_are_told_apart_and_chosen_each_on_its_own(app_env, engine):
+    started = (on_the_sample_day(14, 5), on_the_sample_day(14, 5), on_the_sample_day(16, 30))
+    first, second, _ = (add_chat(engine, [], created_at=moment) for moment in started)
+    at = open_export_page()
+    at.multiselect[0].set_value([first, second]).run()
+    assert at.multiselect[0].value == [first, second]
+    assert download_labels(at) == [f"Download chatcore-export-{utc_now():%Y-%m-%d}.zip"]
+    assert at.multiselect[0].options == ["New chat · 1 Mar 2025 16:30", "New chat · 1 Mar 2025 14:05 (2)",
+                                         "New chat · 1 Mar 2025 14:05"]  # fmt: skip
+
+
+def test_export_page_without_a_current_chat_chooses_none(app_env, sample_chats):
+    at = open_app()
+    at.sidebar.button[0].click().run()  # New chat
+    at.switch_page(EXPORT_PAGE).run()
+    assert at.multiselect[0].value == [] and download_labels(at) == []
+    assert "Choose at least one chat." in [caption.value for caption in at.main.caption]
 
 
 def test_export_page_without_chats_says_so(app_env):

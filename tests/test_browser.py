@@ -1,5 +1,6 @@
 """The real thing: `streamlit run` driven by Debian's chromium through Playwright."""
 
+import json
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -506,6 +508,41 @@ def test_export_page_downloads_the_chat_as_markdown(browser, app):
     page.close()
 
 
+CHOSEN_CHATS = f'{MAIN} [aria-label="Selected values"] [data-tag]'
+
+
+def test_chats_of_the_same_title_are_chosen_apart_and_exported_together(browser, app, tmp_path):
+    """Streamlit tells a multiselect's options apart by label: two chats titled alike were one option."""
+    from playwright.sync_api import expect
+
+    engine = store.open_engine(app_database(tmp_path))
+    for question, started in (("first", datetime(2025, 3, 1, 9, 0, tzinfo=UTC)), ("second", datetime.now(UTC))):
+        chat = store.create_chat(engine, model="llama3:8b")
+        store.add_message(engine, chat.id, "user", f"The {question} question")
+        store.update_chat(engine, chat.id, created_at=started)  # both keep the title "New chat"
+    engine.dispose()
+    page = open_page(browser, app)
+    page.get_by_role("link", name="Export and import").click()
+    chosen = page.locator(CHOSEN_CHATS)
+    expect(chosen).to_have_count(1, timeout=15_000)  # the current chat
+    settle(page)
+    page.get_by_role("combobox", name="Chats").fill("New chat")
+    page.get_by_role("option", name=re.compile("^New chat")).click(timeout=5_000)  # the other one
+    settle(page)
+    expect(chosen).to_have_text([re.compile(r"^New chat · \d+ \w+ \d\d:\d\d$"), "New chat · 1 Mar 2025 09:00"])
+    page.keyboard.press("Escape")
+    page.get_by_text("JSON", exact=True).click()
+    download_button = page.locator(f"{MAIN} {DOWNLOAD_BUTTON}")
+    expect(download_button).to_contain_text(".json", timeout=15_000)
+    settle(page)
+    page.screenshot(path=str(tmp_path / "export-same-titles.png"))  # to look at
+    with page.expect_download() as download:
+        download_button.click()
+    chats = json.loads(Path(download.value.path()).read_text())["chats"]
+    assert sorted(chat["messages"][0]["content"] for chat in chats) == ["The first question", "The second question"]
+    page.close()
+
+
 def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, ollama, tmp_path):
     """A short title is written just after its reply, often while the page run that shows the reply draws the
     sidebar: the title must show all the same. Before it did, it was missing in a quarter to a half of new chats."""
@@ -762,6 +799,44 @@ def test_a_pdf_uploaded_on_the_documents_page_is_cited_with_its_page(browser, ap
     settle(page)
     page.locator(MESSAGES).nth(3).get_by_text("Sources").click()
     expect(page.locator(MESSAGES).nth(3)).to_contain_text("[1] google-doc-document.pdf, page 1")
+    page.close()
+
+
+def notes(name: str) -> dict:
+    """A small Markdown file for the uploader."""
+    return {"name": name, "mimeType": "text/markdown", "buffer": f"# {name}\n\nThe tram leaves at nine.".encode()}
+
+
+def test_the_documents_page_keeps_where_files_go_chosen_when_the_first_upload_starts_a_chat(browser, app, tmp_path):
+    """Streamlit knows a radio's choice by its label: "A new chat" showed unchosen once it read "This chat"."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, app)
+    page.get_by_role("link", name="Documents").click()
+    new_chat, library = page.get_by_role("radio", name="A new chat"), page.get_by_role("radio", name="The library")
+    expect(new_chat).to_be_checked(timeout=15_000)
+    settle(page)
+    files = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    files.set_input_files(notes("first.md"))
+    expect(page.get_by_text("Added first.md")).to_be_visible(timeout=30_000)
+    settle(page)
+    page.screenshot(path=str(tmp_path / "documents-first-upload.png"))  # to look at
+    expect(page.get_by_role("radio", name="This chat")).to_be_checked()
+    files.set_input_files(notes("second.md"))  # added to those the uploader holds
+    expect(page.get_by_text("Added second.md")).to_be_visible(timeout=30_000)
+    settle(page)
+    page.get_by_text("The library (for any chat)").click()
+    settle(page)
+    files.set_input_files(notes("third.md"))
+    expect(page.get_by_text("Added third.md")).to_be_visible(timeout=30_000)
+    settle(page)
+    expect(library).to_be_checked()
+    engine = store.open_engine(app_database(tmp_path))
+    [chat] = store.list_chats(engine, limit=None)
+    in_chat = [document.name for document in store.list_documents(engine, chat.id)]
+    in_library = [document.name for document in store.list_documents(engine, None)]
+    engine.dispose()
+    assert (in_chat, in_library) == (["first.md", "second.md"], ["third.md"])
     page.close()
 
 

@@ -1,10 +1,20 @@
 """The line under each reply, the line above the input, the divider."""
 
+from datetime import UTC, datetime
+
 import pytest
 
-from chatcore.captions import ICONS, context_caption, document_caption, file_size, outside_note, reply_caption
+from chatcore.captions import (
+    ICONS,
+    chat_labels,
+    context_caption,
+    document_caption,
+    file_size,
+    outside_note,
+    reply_caption,
+)
 from chatcore.context import Part, Window
-from chatcore.models import Document, Message, Status
+from chatcore.models import Chat, Document, Message, Status, utc_now
 
 
 @pytest.mark.parametrize(
@@ -90,3 +100,27 @@ def test_document_caption(kind, pages, size, chunks, caption):
 )
 def test_sizes_are_shown_as_the_file_uploader_shows_them(size, shown):
     assert file_size(size) == shown
+
+
+def test_chats_of_the_same_title_and_start_get_labels_of_their_own_numbered_in_the_order_they_were_made():
+    started, later = datetime(2025, 11, 29, 14, 5, 33, tzinfo=UTC), datetime(2025, 11, 29, 16, 30, tzinfo=UTC)
+    chats = [
+        Chat(id=3, title="New chat", created_at=started),
+        Chat(id=4, title="Recipes", created_at=started),
+        Chat(id=1, title="New chat", created_at=started),
+        Chat(id=2, title="New\n chat", created_at=later),
+    ]
+    assert chat_labels(chats) == {
+        3: "New chat · 29 Nov 2025 14:05 (2)",
+        4: "Recipes · 29 Nov 2025 14:05",
+        1: "New chat · 29 Nov 2025 14:05",
+        2: "New chat · 29 Nov 2025 16:30",
+    }
+
+
+def test_a_chat_label_has_the_year_only_when_it_is_not_this_one_and_cuts_a_long_title():
+    title = "Why is the sky blue on a clear afternoon, and red at sunset?"
+    now = utc_now().replace(month=3, day=1, hour=9, minute=7)
+    assert chat_labels([Chat(id=1, title=title, created_at=now)]) == {
+        1: "Why is the sky blue on a clear afternoon, and red… · 1 Mar 09:07"
+    }
