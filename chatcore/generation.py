@@ -14,6 +14,10 @@ from chatcore.models import DEFAULT_TITLE, Status, utc_now
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
 
 FLUSH_INTERVAL_S = 0.5
+UNEXPECTED_FAILURE = (
+    "chatcore ran into an error of its own while writing this reply (the details are in its log). "
+    "The text so far is kept: Regenerate the reply to try again."
+)
 TITLE_LENGTH = 60
 TITLE_OPENING = 6  # the first messages a title is written from: the first question and the first reply with text
 
@@ -133,8 +137,8 @@ def stream_reply(
     except BackendError as error:
         reply.fail(str(error))
         raise
-    except Exception as error:
-        reply.fail(f"Unexpected error: {error!r}")
+    except Exception:
+        reply.fail(UNEXPECTED_FAILURE)
         raise
     finally:
         pieces.close()

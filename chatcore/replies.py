@@ -1,6 +1,7 @@
 """Replies: the one service the pages talk to, owning each reply from the user's message to its follow-ups."""
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from chatcore.generation import Turn
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt
 
+_LOGGER = logging.getLogger(__name__)
 MAX_WORKERS = 16  # replies and follow-ups written at once in one process; more wait their turn
 TITLE = "writing a title"
 MEMORY = "updating the memory"
@@ -347,8 +349,9 @@ class ReplyService:
                 reply.append(piece)
         except BackendError as failure:
             error = str(failure)
-        except Exception as failure:  # the worker must always finish and free the chat
-            error = f"Unexpected error: {failure!r}"
+        except Exception:  # the worker must always finish and free the chat
+            _LOGGER.exception("Writing the reply in chat %s failed", reply.chat_id)
+            error = generation.UNEXPECTED_FAILURE
         closing = self._closing  # then queued messages wait for the next process, follow-ups for the next reply
         wanted = set() if closing else self._follow_ups_after(backend, reply, error)
         with self._lock:

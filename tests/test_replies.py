@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chatcore import documents, memory, store, vectors
+from chatcore import documents, generation, memory, store, vectors
 from chatcore.backends import FakeBackend, OllamaBackend
 from chatcore.context import MEMORY_HEADING
 from chatcore.generation import Turn
@@ -451,3 +451,20 @@ def test_messages_left_queued_are_answered_on_request(engine, replies, standin):
     assert reply_requests(standin) == [[{"role": "user", "content": "left"}, {"role": "user", "content": "behind"}]]
     assert {message.status for message in store.list_messages(engine, chat.id)} == {Status.COMPLETE}
     assert replies.answer_queued(backend, chat.id, MODEL) is None
+
+
+class BuggyBackend(FakeBackend):
+    """A backend that fails as no backend should: with an error of chatcore's own, after some text."""
+
+    def stream_chat(self, model, messages, options, stop=None):
+        yield "Half a reply"
+        raise RuntimeError("a bug in chatcore")
+
+
+def test_an_error_of_chatcores_own_keeps_the_text_and_says_so_in_words(engine, replies, caplog):
+    chat = store.create_chat(engine, model="fake:latest")
+    assert replies.send(BuggyBackend(), chat.id, "fake:latest", "hi").reply.text() == "Half a reply"
+    replies.settle(chat.id)
+    saved = store.recent_messages(engine, chat.id, limit=1)[0]
+    assert (saved.status, saved.content, saved.error) == (Status.ERROR, "Half a reply", generation.UNEXPECTED_FAILURE)
+    assert "a bug in chatcore" in caplog.text  # the details are in the log, not in the user's chat
