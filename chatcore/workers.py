@@ -1,5 +1,6 @@
 """Documents' vectors and summaries, written in a background thread."""
 
+import logging
 import queue
 import threading
 import time
@@ -11,7 +12,9 @@ from chatcore import store, summaries, vectors
 from chatcore.backends import Backend, BackendError
 from chatcore.config import DEFAULT_NUM_CTX
 
+_LOGGER = logging.getLogger(__name__)
 RETRY_AFTER_S = 300  # a document whose processing failed is not tried again sooner
+OWN_FAILURE = "chatcore ran into an error of its own (the details are in its log)."
 
 
 class DocumentWorker:
@@ -70,10 +73,11 @@ class DocumentWorker:
             document_id, backend, model = self._queue.get()
             try:
                 self._process(document_id, backend, model)
-            except Exception as failure:  # the thread must go on with the next document
-                reason = str(failure) if isinstance(failure, BackendError) else f"{failure!r}."
-                with self._lock:
-                    self._failures[document_id] = (time.monotonic(), reason)
+            except BackendError as failure:
+                self._record_failure(document_id, str(failure))
+            except Exception:  # the thread must go on with the next document
+                _LOGGER.exception("Processing document %s failed", document_id)
+                self._record_failure(document_id, OWN_FAILURE)
             finally:
                 with self._lock:
                     self._queued.discard(document_id)
@@ -95,6 +99,10 @@ class DocumentWorker:
             store.save_summary(self.engine, document_id, summary, model)
         with self._lock:
             self._failures.pop(document_id, None)
+
+    def _record_failure(self, document_id: int, reason: str) -> None:
+        with self._lock:
+            self._failures[document_id] = (time.monotonic(), reason)
 
     def _report(self, document_id: int, progress: str) -> None:
         with self._lock:
