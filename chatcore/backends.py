@@ -26,7 +26,6 @@ EMBEDDED_MODEL = "gemma-3-270m (built-in demo)"
 EMBEDDED_CONTEXT_LENGTH = 4096
 PROBE_TIMEOUT_S = 3.0
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
-REGENERATE = "Regenerate the reply"  # as its button under the last reply is named
 
 
 @dataclass(frozen=True)
@@ -229,24 +228,17 @@ def _when(began: bool) -> str:
     return " mid-reply" if began else " before the reply began"
 
 
-def _kept(began: bool) -> str:
-    return " The text so far is kept." if began else ""
-
-
 def _broken_off(host: str, began: bool) -> str:
     return (
-        f"The connection to Ollama at {host} broke off{_when(began)}.{_kept(began)} "
-        f"Check that Ollama is running (start it with `ollama serve`), then {REGENERATE}."
+        f"The connection to Ollama at {host} broke off{_when(began)}. "
+        "Check that Ollama is running (start it with `ollama serve`)."
     )
 
 
 def _describe_response_error(model: str, error: ollama.ResponseError, began: bool) -> str:
     if error.status_code == 404:
-        return f"The model {model!r} is not pulled on this Ollama. Run `ollama pull {model}`, then try again."
-    return (
-        f"Ollama reported an error{_when(began)}: “{error.error}”.{_kept(began)} "
-        f"{REGENERATE} to try again; if it fails again, choose another model."
-    )
+        return f"The model {model!r} is not pulled on this Ollama. Run `ollama pull {model}`."
+    return f"Ollama reported an error{_when(began)}: “{error.error}”."
 
 
 # What some embedding models were trained to see before a question, and before a passage, by their model cards.
@@ -430,8 +422,8 @@ def _read_completion_chunks(pieces: queue.Queue, cancelled: StopSignal) -> Itera
         if "error" in chunk:
             _LOGGER.warning("The built-in model failed: %s", chunk["error"])  # its wording is the library's, not shown
             raise BackendError(
-                f"The built-in model failed{_when(started)}.{_kept(started)} {REGENERATE} to try again; for "
-                "dependable replies, [install Ollama](https://ollama.com/download) and pull a model."
+                f"The built-in model failed{_when(started)}. For dependable replies, "
+                "[install Ollama](https://ollama.com/download) and pull a model."
             )
         choice = chunk["choices"][0]
         text = choice.get("text") or ""

@@ -1,5 +1,6 @@
 """The steps of a chat turn: save the user's message, plan the request, stream the reply and save it, title the chat."""
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -13,11 +14,9 @@ from chatcore.config import DEFAULT_REPLY_RESERVE
 from chatcore.models import DEFAULT_TITLE, Status, utc_now
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
 
+_LOGGER = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5
-UNEXPECTED_FAILURE = (
-    "chatcore ran into an error of its own while writing this reply (the details are in its log). "
-    "The text so far is kept: Regenerate the reply to try again."
-)
+UNEXPECTED_FAILURE = "chatcore ran into an error of its own while writing this reply (the details are in its log)."
 TITLE_LENGTH = 60
 TITLE_OPENING = 6  # the first messages a title is written from: the first question and the first reply with text
 
@@ -118,6 +117,8 @@ def stream_reply(
 ) -> Iterator[str]:
     """Yield the reply's text; it is saved as it streams and, in `finally`, however it ends.
 
+    A failure is saved, and raised as a BackendError, with what the user can do about it.
+
     Setting `stop` (from any thread) breaks off the backend's work at once, even before the first piece; the
     reply keeps its text, marked as stopped by the user. A complete reply's metrics give the exact token counts
     of both messages of the turn.
@@ -135,11 +136,10 @@ def stream_reply(
             yield piece
         reply.status = Status.STOPPED if stopped(stop) else reply.ending()
     except BackendError as error:
-        reply.fail(str(error))
-        raise
+        raise BackendError(reply.fail(str(error))) from None
     except Exception:
-        reply.fail(UNEXPECTED_FAILURE)
-        raise
+        _LOGGER.exception("Writing reply %s failed", turn.reply_id)
+        raise BackendError(reply.fail(UNEXPECTED_FAILURE)) from None
     finally:
         pieces.close()
         reply.save()
@@ -174,10 +174,12 @@ class ReplyRecorder:
         """How a reply the backend finished ended: complete, or cut at the length the model may write."""
         return Status.CUT if self.metrics.done_reason == "length" else Status.COMPLETE
 
-    def fail(self, error: str) -> None:
-        """Mark the reply as failed with a message for the user."""
+    def fail(self, problem: str) -> str:
+        """Mark the reply as failed: the `problem`, then what the user can do; that whole message."""
+        kept = "The text so far is kept. " if self.parts else ""
         self.status = Status.ERROR
-        self.error = error
+        self.error = f"{problem} {kept}Regenerate the reply to try again."
+        return self.error
 
     def save(self) -> None:
         """Write the final text, status and metrics, and when the reply ended."""

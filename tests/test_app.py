@@ -237,7 +237,10 @@ def test_model_removed_from_ollama_says_how_to_pull_it(app_env):
     del app_env.models["llama3:8b"]  # the sidebar's cached list still offers it
     send(at, "anyone there?")
     assert transcript(at) == [("user", "anyone there?")]
-    assert "ollama pull llama3:8b" in at.chat_message[1].error[0].value
+    assert at.chat_message[1].error[0].value == (  # no text came, so none is said to be kept
+        "The model 'llama3:8b' is not pulled on this Ollama. Run `ollama pull llama3:8b`. "
+        "Regenerate the reply to try again."
+    )
 
 
 def test_ollama_down_falls_back_to_the_built_in_model(app_env, ollama_down):

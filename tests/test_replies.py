@@ -168,7 +168,8 @@ def test_ollama_killed_mid_stream_leaves_the_text_and_an_error(engine, replies):
     wait_until(lambda: reply.finished)
     saved = last_message(engine, chat.id)
     assert saved.status == Status.ERROR and saved.content.startswith("word word word")
-    assert "broke off" in saved.error and reply.error == saved.error
+    assert "broke off mid-reply" in saved.error and reply.error == saved.error
+    assert saved.error.endswith(". The text so far is kept. Regenerate the reply to try again.")
 
 
 def test_two_chats_generate_at_the_same_time(engine, replies, stalling_standin):
@@ -466,5 +467,6 @@ def test_an_error_of_chatcores_own_keeps_the_text_and_says_so_in_words(engine, r
     assert replies.send(BuggyBackend(), chat.id, "fake:latest", "hi").reply.text() == "Half a reply"
     replies.settle(chat.id)
     saved = store.recent_messages(engine, chat.id, limit=1)[0]
-    assert (saved.status, saved.content, saved.error) == (Status.ERROR, "Half a reply", generation.UNEXPECTED_FAILURE)
+    error = f"{generation.UNEXPECTED_FAILURE} The text so far is kept. Regenerate the reply to try again."
+    assert (saved.status, saved.content, saved.error) == (Status.ERROR, "Half a reply", error)
     assert "a bug in chatcore" in caplog.text  # the details are in the log, not in the user's chat
