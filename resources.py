@@ -2,6 +2,7 @@
 
 import gc
 import importlib
+import threading
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -52,7 +53,12 @@ def backend_choice() -> backends.Choice:
 
 @st.cache_resource(show_spinner=False, on_release=lambda service: service.shutdown())
 def _replies_for(url: str, auto_title: bool, reply_reserve: float, lease_s: float) -> replies.ReplyService:
-    return replies.ReplyService(_engine_for(url), auto_title, reply_reserve, lease_s)
+    service = replies.ReplyService(_engine_for(url), auto_title, reply_reserve, lease_s)
+    # As the server stops, Python waits for the service's workers to end, so a reply being written held up Ctrl-C
+    # until its last word, minutes with a slow model. Stopped first, its text kept, it ends at once. This is the hook
+    # concurrent.futures uses for that wait; Streamlit releases no cached resource as it stops.
+    threading._register_atexit(service.shutdown)
+    return service
 
 
 def replies_service() -> replies.ReplyService:

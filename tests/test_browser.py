@@ -314,6 +314,19 @@ def test_a_message_sent_while_a_reply_streams_is_saved_at_once_and_answered_afte
     page.close()
 
 
+def test_the_app_stops_at_once_while_a_reply_is_written_keeping_its_text(browser, ollama, tmp_path):
+    """It waited for the reply's last word, minutes with a slow model: Ctrl-C seemed to do nothing."""
+    from playwright.sync_api import expect
+
+    ollama.token_delay = 0.4  # the reply would take 12 s more, beyond the 10 s the server is given to stop
+    with serve_app(tmp_path, ollama, summaries=False) as url:
+        page = open_page(browser, url)
+        ask(page, "a long answer, please")
+        expect(page.locator(MESSAGES).nth(1)).to_contain_text("Here is", timeout=15_000)
+        page.close()
+    assert reply_status(app_database(tmp_path), "a long answer, please") == Status.STOPPED
+
+
 def test_stop_works_on_the_first_click_with_focus_in_the_input(browser, app, tmp_path, ollama):
     from playwright.sync_api import expect
 
