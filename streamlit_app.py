@@ -263,20 +263,21 @@ def refuse(show, reason: Exception, text: str = "") -> None:
         st.code(text, language=None, wrap_lines=True)
 
 
-def send(engine, chat_id: int | None, submitted, model: str) -> int | None:
-    """Add the files sent (creating the chat if needed), then save the message and answer or queue it."""
+def send(engine, chat_id: int | None, submitted, model: str) -> tuple[int | None, bool]:
+    """Add the files sent (creating the chat if needed), then save the message and answer or queue it.
+
+    Returns the chat's id, and whether this created it with something saved in it: the sidebar does not list it yet.
+    """
     created = chat_id is None
     if created:
         try:
             chat_id = sidebar.start_chat(engine, model)
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
-            return None
+            return None, False
     add_files(engine, chat_id, submitted.files)
     saved = not submitted.text.strip() or send_text(chat_id, submitted.text, model)
-    if created and saved:
-        st.session_state.unlisted = chat_id  # the sidebar lists it from the next page run, which follows soon
-    return chat_id
+    return chat_id, created and saved
 
 
 def send_text(chat_id: int, text: str, model: str) -> bool:
@@ -359,8 +360,9 @@ def chat_area() -> None:
             max_upload_size=resources.settings().max_upload_mb,
         )
     turn, caption = st.container(), st.container()
+    unlisted = False  # a chat created by this run: the sidebar does not list it yet
     if submitted:
-        chat_id = send(engine, chat_id, submitted, model)
+        chat_id, unlisted = send(engine, chat_id, submitted, model)
     if chat_id is None:
         turn.markdown("#### What's on your mind?")
         turn.caption("Everything stays on this computer: chats are saved locally as you type.")
@@ -376,9 +378,8 @@ def chat_area() -> None:
     if context := remembered_context(chat_id, model, newest):
         with caption:
             render_context_caption(engine, context, service.follow_ups(chat_id))
-    # A chat created by this run is not in the sidebar yet: the page is drawn anew after this run's quarter second of
-    # following the reply (its first words are not held up), or at once if there is no reply (a refusal, files alone).
-    unlisted = st.session_state.get("unlisted") == chat_id
+    # A chat created by this run is listed once the page is drawn anew: after this run's quarter second of following
+    # the reply (its first words are not held up), or at once if there is no reply (a refusal, files alone).
     if reply is not None and not snapshot:
         st.rerun(scope="app" if reply.finished or unlisted else "fragment")
     if unlisted:
@@ -402,7 +403,6 @@ def render_page() -> None:
     """The history drawn by this page run, then the fragment, kept running until what is written has been shown."""
     engine, service = resources.engine(), resources.replies_service()
     chat_id, model = st.session_state.get("chat_id"), st.session_state.get("model")
-    st.session_state.pop("unlisted", None)  # the sidebar, drawn by this run, lists every chat
     reply, history = None, st.container()
     if chat_id is not None:
         reply = service.live(chat_id)
