@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from chatcore.context import Window
+from chatcore.generation import title_from_text
 from chatcore.models import Chat, Document, Message, Status, tokens_per_second, utc_now
 
 SIZE_UNITS = ("B", "KB", "MB", "GB")
@@ -59,17 +60,11 @@ def short_time(moment: datetime) -> str:
     return f"{moment.day} {moment:%b}{year} {moment:%H:%M}"
 
 
-def short_title(title: str) -> str:
-    """A title on one line, cut with an ellipsis past LABEL_TITLE_CHARS characters."""
-    line = " ".join(title.split())
-    return line if len(line) <= LABEL_TITLE_CHARS else f"{line[: LABEL_TITLE_CHARS - 1].rstrip()}…"
-
-
 def chat_labels(chats: list[Chat]) -> dict[int, str]:
     """Each chat's label, in the order given: "Title · 29 Nov 14:05", numbered (2), (3)… by age where those agree."""
     labels, seen = {}, Counter()  # a label of its own for each: Streamlit's pickers tell options apart by label
     for chat in sorted(chats, key=lambda chat: chat.id):
-        label = f"{short_title(chat.title)} · {short_time(chat.created_at)}"
+        label = f"{title_from_text(chat.title, LABEL_TITLE_CHARS)} · {short_time(chat.created_at)}"
         seen[label] += 1
         labels[chat.id] = f"{label} ({seen[label]})" if seen[label] > 1 else label
     return {chat.id: labels[chat.id] for chat in chats}
