@@ -15,6 +15,7 @@ from streamlit.components.v2 import manifest_scanner
 from streamlit.runtime.scriptrunner.script_cache import ScriptCache
 
 from chatcore import store
+from chatcore.backends import FakeBackend
 from chatcore.models import Status
 from chatcore.replies import ReplyService
 from tests.ollama_standin import StandinOllama
@@ -159,3 +160,11 @@ def sample_chats(engine) -> list[int]:
         engine, SOUP_MESSAGES, title="Recipes", model="qwen2.5:0.5b", created_at=at(10, 0), updated_at=at(10, 0, 1)
     )
     return [trip, soup]
+
+
+class BuggyBackend(FakeBackend):
+    """A backend that fails as no backend should, with an error of chatcore's own, after some text."""
+
+    def stream_chat(self, model, messages, options, stop=None):
+        yield "Half a reply"
+        raise RuntimeError("a bug in chatcore")

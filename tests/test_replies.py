@@ -14,7 +14,7 @@ from chatcore.generation import Turn
 from chatcore.models import Status
 from chatcore.prompt import ContextOverflowError, build_prompt
 from chatcore.replies import MEMORY, TITLE, ChatBusyError, LiveReply, ReplyService
-from tests.conftest import STALLED_REPLY, wait_until
+from tests.conftest import STALLED_REPLY, BuggyBackend, wait_until
 from tests.embedding import ConceptEmbedder
 from tests.ollama_standin import StandinOllama
 from tests.replies import reply_to
@@ -452,14 +452,6 @@ def test_messages_left_queued_are_answered_on_request(engine, replies, standin):
     assert reply_requests(standin) == [[{"role": "user", "content": "left"}, {"role": "user", "content": "behind"}]]
     assert {message.status for message in store.list_messages(engine, chat.id)} == {Status.COMPLETE}
     assert replies.answer_queued(backend, chat.id, MODEL) is None
-
-
-class BuggyBackend(FakeBackend):
-    """A backend that fails as no backend should: with an error of chatcore's own, after some text."""
-
-    def stream_chat(self, model, messages, options, stop=None):
-        yield "Half a reply"
-        raise RuntimeError("a bug in chatcore")
 
 
 def test_an_error_of_chatcores_own_keeps_the_text_and_says_so_in_words(engine, replies, caplog):

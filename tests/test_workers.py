@@ -6,6 +6,7 @@ from chatcore import documents, retrieval, store
 from chatcore.backends import Choice, FakeBackend, choose_backend
 from chatcore.config import load_settings
 from chatcore.workers import OWN_FAILURE, DocumentWorker
+from tests.conftest import BuggyBackend
 from tests.embedding import concept_vector
 from tests.ollama_standin import StandinOllama
 
@@ -85,13 +86,6 @@ def test_a_failure_is_shown_and_not_retried_at_once(engine, reply, fail_after, f
     worker.catch_up(backend, "fake:latest")
     assert not worker.busy() and len(backend.calls) == 1
     assert store.get_document(engine, document.id).summary == ""
-
-
-class BuggyBackend(FakeBackend):
-    """A backend that fails as no backend should: with an error of chatcore's own."""
-
-    def stream_chat(self, model, messages, options, stop=None):
-        raise RuntimeError("a bug in chatcore")
 
 
 def test_an_error_of_chatcores_own_is_shown_in_words_and_logged(engine, caplog):
