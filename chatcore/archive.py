@@ -1,6 +1,7 @@
 """The JSON export format: chats with every field of their messages, the passages each reply was given and what
 documents they use, validated strictly."""
 
+import codecs
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -35,6 +36,17 @@ MAX_PLACE_CHARS = 100  # a place names keys from the file, which may be long
 
 EXPORT_TO_IMPORT = "Export chats as JSON on chatcore's Export page to get a file to import."
 EXPORT_AGAIN = "export the chats again as JSON on chatcore's Export page"
+NOT_UTF8 = (
+    "The file is not in UTF-8, the text encoding of chatcore's exports: an editor may have saved it in another one. "
+    f"Save it as UTF-8 in your text editor (in Windows Notepad: Save As, Encoding: UTF-8), or {EXPORT_AGAIN}."
+)
+BYTE_ORDER_MARKS = (  # as editors mark text; UTF-32's first, since UTF-32-LE's mark begins with UTF-16-LE's
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
 JSON_ERROR_PLACE = re.compile(r"at line (\d+) column (\d+)$")  # where the JSON parser says it gave up
 MEMORY_OUTSIDE_CHAT = "has `memory_until` {memory_until}, which is not the id of one of its messages"
 DATE_AND_TIME = "must be a date and time such as 2025-03-01T09:00:00Z"
@@ -220,14 +232,38 @@ def parse_archive(data: bytes) -> Archive:
             f"The file is larger than {MAX_FILE_BYTES // 2**20} MB, the most chatcore imports at once. "
             "Export fewer chats per file on chatcore's Export page, then import each file."
         )
+    data = as_utf8(data)
     try:
         return Archive.model_validate_json(data)
     except ValidationError as error:
         raise ArchiveError(describe_problems(data, error)) from None
 
 
+def as_utf8(data: bytes) -> bytes:
+    """The file's bytes in UTF-8 without the byte order mark editors may add to UTF-8 or UTF-16 text."""
+    for mark, encoding, label in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(encoding).encode()
+            except UnicodeDecodeError:
+                raise ArchiveError(
+                    f"The file is marked as {label} text but is not: it is damaged. "
+                    f"Import an undamaged copy, or {EXPORT_AGAIN}."
+                ) from None
+    return data
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether the bytes are UTF-8 with no NUL bytes, which UTF-16 text without its byte order mark is full of."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in data
+
+
 def describe_problems(data: bytes, error: ValidationError) -> str:
-    """Why the file cannot be imported: not JSON, cut short, damaged, not an export, too new, or its bad places."""
+    """Why the file cannot be imported: not JSON, cut short, not UTF-8, damaged, foreign, too new, or its bad places."""
     problems = error.errors(include_url=False)
     if problems[0]["type"] == "json_invalid":
         return describe_broken_json(data, problems[0]["ctx"]["error"])
@@ -245,6 +281,8 @@ def describe_broken_json(data: bytes, parser_error: str) -> str:
         return f"This file is not a chatcore export: its contents are not JSON. {EXPORT_TO_IMPORT}"
     if parser_error.startswith("EOF"):  # how the JSON parser words running out of file before the JSON ends
         return f"The file is cut short: it ends before the export does. Import the whole file, or {EXPORT_AGAIN}."
+    if not is_utf8(data):
+        return NOT_UTF8
     found = JSON_ERROR_PLACE.search(parser_error)
     place = f" at line {found[1]}, column {found[2]}" if found else ""
     return f"The file is damaged: it stops being valid JSON{place}. Repair the file there, or {EXPORT_AGAIN}."

@@ -1,5 +1,6 @@
 """Imports: a lossless round trip, no duplicates, and hostile files refused with nothing written."""
 
+import codecs
 import json
 
 import pytest
@@ -87,6 +88,10 @@ EXPORT_TO_IMPORT = "Export chats as JSON on chatcore's Export page to get a file
 NOT_JSON = f"This file is not a chatcore export: its contents are not JSON. {EXPORT_TO_IMPORT}"
 NOT_AN_EXPORT = f"This file is not a chatcore export: it is JSON, but of another kind. {EXPORT_TO_IMPORT}"
 EXPORT_AGAIN = "export the chats again as JSON on chatcore's Export page."
+NOT_UTF8 = (
+    "The file is not in UTF-8, the text encoding of chatcore's exports: an editor may have saved it in another one. "
+    f"Save it as UTF-8 in your text editor (in Windows Notepad: Save As, Encoding: UTF-8), or {EXPORT_AGAIN}"
+)
 # How the validation library words problems, which must never reach the user.
 LIBRARY_WORDING = ("Invalid JSON", "EOF while parsing", "Field required", "Input should", "Extra inputs", "should have",
                    "Value error", "chats[")  # fmt: skip
@@ -206,6 +211,28 @@ def test_sources_and_finishing_times_round_trip(engine, sample_chats, other_engi
     ]  # fmt: skip
 
 
+def saved_as(encoding: str, mark: bytes = b""):
+    """A change of the export's bytes to the same text saved by an editor in another encoding, after this mark."""
+    return lambda raw: mark + raw.decode().encode(encoding)
+
+
+# Windows Notepad's "UTF-8 with BOM" (its "UTF-8" until 2019), "UTF-16 LE" and "UTF-16 BE" (once "Unicode" and
+# "Unicode big endian"), and UTF-32, which the byte order marks also tell.
+@pytest.mark.parametrize(
+    "save",
+    [
+        pytest.param(saved_as("utf-8-sig"), id="UTF-8 with a byte order mark"),
+        pytest.param(saved_as("utf-16-le", codecs.BOM_UTF16_LE), id="UTF-16 little-endian"),
+        pytest.param(saved_as("utf-16-be", codecs.BOM_UTF16_BE), id="UTF-16 big-endian"),
+        pytest.param(saved_as("utf-32-le", codecs.BOM_UTF32_LE), id="UTF-32 little-endian"),
+        pytest.param(saved_as("utf-32-be", codecs.BOM_UTF32_BE), id="UTF-32 big-endian"),
+    ],
+)
+def test_an_export_saved_again_in_another_unicode_encoding_imports_as_it_was(exported, other_engine, save):
+    assert import_archive(other_engine, save(exported)).imported == ["Trip to <b>Lisbon</b>", "Recipes"]
+    assert comparable(plan_export(other_engine, None, Format.JSON).build()) == comparable(exported)
+
+
 def test_html_is_stored_as_text(exported, other_engine):
     import_archive(other_engine, exported)
     trip = store.find_chats(other_engine, None)[0]
@@ -269,6 +296,19 @@ MALFORMED = [
         "The file is damaged: it stops being valid JSON at line 3, column 13. "
         f"Repair the file there, or {EXPORT_AGAIN}",
         id="damaged",
+    ),
+    pytest.param(
+        lambda raw: codecs.BOM_UTF8 + b'{\n  "format_version": 2,\n  "chats": [}\n',
+        "The file is damaged: it stops being valid JSON at line 3, column 13. "
+        f"Repair the file there, or {EXPORT_AGAIN}",
+        id="damaged, with a byte order mark",
+    ),
+    pytest.param(saved_as("cp1252"), NOT_UTF8, id="Windows-1252 (Notepad's ANSI)"),
+    pytest.param(saved_as("utf-16-le"), NOT_UTF8, id="UTF-16 without a byte order mark"),
+    pytest.param(
+        lambda raw: saved_as("utf-16-le", codecs.BOM_UTF16_LE)(raw)[:-1],
+        f"The file is marked as UTF-16 text but is not: it is damaged. Import an undamaged copy, or {EXPORT_AGAIN}",
+        id="UTF-16 cut inside a character",
     ),
     pytest.param(lambda raw: b"[]", NOT_AN_EXPORT, id="not an object"),
     pytest.param(lambda raw: b'{"hello": "world"}', NOT_AN_EXPORT, id="other JSON"),
