@@ -2,14 +2,17 @@
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, islice, tee
 from typing import Protocol
 
 from chatcore.config import DEFAULT_NUM_CTX, DEFAULT_REPLY_RESERVE
+from chatcore.models import Status
 from chatcore.tokens import MESSAGE_OVERHEAD_TOKENS, Ratio, estimate_tokens
 
 CONTEXT_LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)  # the usual ones, offered up to a model's own
 MEMORY_HEADING = "Summary of the earlier conversation, which is no longer included in full:\n"
 DOCUMENTS_HEADING = "Context from the user's documents:\n"
+REFUSAL = "Not sent: "  # how a refused reply's error has always begun: it tells a refusal from other failures
 
 
 class Stored(Protocol):
@@ -19,6 +22,13 @@ class Stored(Protocol):
     role: str
     content: str
     tokens: int | None
+
+
+class Ended(Stored, Protocol):
+    """A stored message with how it ended: its status, and its error if it failed."""
+
+    status: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class Window:
 
     parts: tuple[Part, ...]
     budget: int
-    complete: bool  # True when no stored message was left out
+    complete: bool  # True when no stored message was left out for want of room
 
     @property
     def messages(self) -> list[dict]:
@@ -154,3 +164,22 @@ def make_part(message: Stored, chars_per_token: float) -> Part:
     if message.tokens is not None:
         return Part(message.role, message.content, message.tokens, measured=True, message_id=message.id)
     return Part(message.role, message.content, estimate_tokens(message.content, chars_per_token), message_id=message.id)
+
+
+def is_refusal(message: Ended) -> bool:
+    """True for a reply refused before anything was sent, its request being too long for the context."""
+    return message.status == Status.ERROR and not message.content and message.error.startswith(REFUSAL)
+
+
+def drop_refused(messages: Iterable[Ended], newest_first: bool = True) -> Iterator[Ended]:
+    """The messages, in their order, less the refused turns: each refusal and the question just before it.
+
+    A refused question was never sent nor answered: it is in no window, so neither the newest turn of a later
+    request nor a turn too big for it, and no memory. Only a question being answered again has no refusal after it.
+    """
+    messages, copy = tee(messages)
+    replies = chain([None], copy) if newest_first else chain(islice(copy, 1, None), [None])  # the message after each
+    for message, reply in zip(messages, replies, strict=False):
+        refused_question = message.role == "user" and reply is not None and is_refusal(reply)
+        if not refused_question and not is_refusal(message):
+            yield message

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from chatcore import store
 from chatcore.backends import Backend, BackendError, complete_text
 from chatcore.config import DEFAULT_REPLY_RESERVE
-from chatcore.context import Stored, Window
+from chatcore.context import Stored, Window, drop_refused
 from chatcore.models import Chat, Message
 from chatcore.prompt import Prompt, build_prompt
 from chatcore.tokens import estimate_tokens
@@ -23,10 +23,11 @@ SUMMARY_TEMPERATURE = 0.2
 
 
 def evicted_messages(engine: Engine, chat: Chat, window: Window) -> Iterator[Message]:
-    """The messages older than the window that the memory does not cover yet, oldest first."""
+    """The messages older than the window that the memory does not cover yet, oldest first; never a refused turn."""
     if window.complete or window.oldest_id is None:
         return iter(())
-    return store.iter_messages_between(engine, chat.id, after=chat.memory_until, before=window.oldest_id)
+    older = store.iter_messages_between(engine, chat.id, after=chat.memory_until, before=window.oldest_id)
+    return drop_refused(older, newest_first=False)
 
 
 def is_up_to_date(engine: Engine, chat: Chat, window: Window) -> bool:

@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from chatcore import store
 from chatcore.backends import Backend, Metrics
 from chatcore.config import DEFAULT_REPLY_RESERVE
-from chatcore.context import Pinned, Window, build_window, prompt_budget, request_options
+from chatcore.context import REFUSAL, Pinned, Window, build_window, drop_refused, prompt_budget, request_options
 from chatcore.models import Chat
 from chatcore.retrieval import Found, Passage, pin_documents
 from chatcore.tokens import Ratio, derive_user_tokens
@@ -41,10 +41,10 @@ def build_prompt(
 ) -> Prompt:
     """The request the chat's messages older than `before` (default: all) make for `model`.
 
-    Reads only the newest rows that fit. A reply passes its own id, so turns sent after its question
-    (from another tab or process) stay out of its window. The passages of the chat's documents that
-    best match its newest question (or their summaries, if it asks for one) are pinned too, in at most a third
-    of the budget; a preview of the window (`documents` False) leaves them out.
+    Reads only the newest rows that fit; turns refused as too long are left out. A reply passes its own id,
+    so turns sent after its question (from another tab or process) stay out of its window. The passages of
+    the chat's documents that best match its newest question (or their summaries, if it asks for one) are
+    pinned too, in at most a third of the budget; a preview of the window (`documents` False) leaves them out.
     """
     options = request_options(chat.options, backend.context_length(model))
     ratio = store.get_ratio(engine, model)
@@ -54,7 +54,7 @@ def build_prompt(
     if documents:
         found = pin_documents(engine, chat.id, pinned, budget, ratio.value, before, backend.embedder)
     pinned = replace(pinned, documents=found.text())
-    history = store.iter_messages_newest_first(engine, chat.id, before=before)
+    history = drop_refused(store.iter_messages_newest_first(engine, chat.id, before=before))
     window = build_window(pinned, history, budget, ratio.value)
     return Prompt(chat, model, options, window, ratio, reply_reserve, found.passages)
 
@@ -66,7 +66,7 @@ def describe_overflow(prompt: Prompt) -> str:
     pinned = window.tokens - newest
     of_which = f", and the system prompt and memory already take {pinned:,}" if pinned else ""
     return (
-        f"Not sent: your message is about {newest:,} tokens, and this chat can send {prompt.model} at most "
+        f"{REFUSAL}your message is about {newest:,} tokens, and this chat can send {prompt.model} at most "
         f"{window.budget:,} (the context length {prompt.options['num_ctx']:,} less {prompt.reply_reserve:.0%} "
         f"kept for the reply){of_which}. Your message is saved: shorten or split it, "
         "or raise the context length in Chat settings."

@@ -9,9 +9,11 @@ from chatcore.context import (
     build_window,
     choose_context_length,
     context_length_choices,
+    drop_refused,
     prompt_budget,
     request_options,
 )
+from chatcore.models import Message, Status
 from tests.history import Stored
 
 
@@ -95,6 +97,55 @@ def test_window_keeps_the_pinned_note_the_newest_turn_and_the_newest_whole_turns
     ]
     assert window.messages == expected
     assert window.complete is complete
+
+
+# Turns as the store reads them, newest first: a question refused as too long, one whose reply failed, a queued one.
+Q1, R1 = Message(id=1, role="user", content="first question"), Message(id=2, role="assistant", content="first answer")
+BIG = Message(id=3, role="user", content="x" * 10_000)
+REFUSED = Message(
+    id=4,
+    role="assistant",
+    status=Status.ERROR,
+    error="Not sent: your message is about 2,504 tokens, and this chat can send m at most 1,536 (...). "
+    "Your message is saved: shorten or split it, or raise the context length in Chat settings.",
+)
+Q3 = Message(id=5, role="user", content="third question")
+DOWN = Message(id=6, role="assistant", status=Status.ERROR, error="Cannot reach Ollama. Regenerate the reply.")
+
+
+@pytest.mark.parametrize(
+    ("newest_first", "kept"),
+    [
+        ([REFUSED, BIG, R1, Q1], [R1, Q1]),
+        ([Q3, REFUSED, BIG, R1, Q1], [Q3, R1, Q1]),
+        ([DOWN, Q3, REFUSED, BIG, R1, Q1], [DOWN, Q3, R1, Q1]),
+        ([BIG, R1, Q1], [BIG, R1, Q1]),
+        ([REFUSED, BIG, Q1], [Q1]),
+        ([REFUSED, R1, Q1], [R1, Q1]),
+    ],
+    ids=[
+        "refused-newest",
+        "refused-between",
+        "failed-reply-kept-with-its-question",
+        "question-being-answered-again",
+        "queued-question-before-it-kept",
+        "refusal-without-question",
+    ],
+)
+def test_a_refused_turn_is_dropped_in_either_order(newest_first, kept):
+    assert list(drop_refused(newest_first)) == kept
+    assert list(drop_refused(reversed(newest_first), newest_first=False)) == list(reversed(kept))
+
+
+@pytest.mark.parametrize(
+    ("newest_first", "sent"),
+    [([REFUSED, BIG, R1, Q1], [Q1, R1]), ([Q3, REFUSED, BIG, R1, Q1], [Q1, R1, Q3])],
+    ids=["not-the-newest-turn", "not-a-wall"],
+)
+def test_a_window_without_refused_turns_holds_every_turn_that_fits(newest_first, sent):
+    window = build_window(Pinned(), drop_refused(newest_first), 100)
+    assert window.messages == [{"role": message.role, "content": message.content} for message in sent]
+    assert (window.complete, window.overflows, window.oldest_id) == (True, False, Q1.id)
 
 
 def test_memory_and_documents_are_pinned_after_the_system_prompt():

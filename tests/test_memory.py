@@ -2,11 +2,12 @@
 
 import pytest
 
-from chatcore import memory, store
+from chatcore import generation, memory, store
 from chatcore.backends import FakeBackend
 from chatcore.context import MEMORY_HEADING
-from chatcore.prompt import build_prompt
+from chatcore.prompt import ContextOverflowError, build_prompt
 from tests.history import Stored, fill_chat
+from tests.replies import LEASE
 
 MODEL = "fake:latest"
 
@@ -89,3 +90,33 @@ def test_a_failed_summary_leaves_the_memory_as_it_was(engine, long_chat):
     chat = store.get_chat(engine, long_chat.id)
     assert (chat.memory, chat.memory_until) == ("before", None)
     assert not memory.is_up_to_date(engine, chat, window_of(engine, long_chat.id))
+
+
+def refuse(engine, chat_id: int, text: str) -> None:
+    """Send `text` as the chat page does, to be refused as too long for the context."""
+    turn = generation.start_turn(engine, chat_id, text, MODEL, LEASE)
+    with pytest.raises(ContextOverflowError):
+        generation.plan_reply(engine, FakeBackend(), chat_id, turn, MODEL)
+
+
+def test_a_refused_turn_does_not_push_the_turns_before_it_out(engine):
+    chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 512})  # room for 8 messages
+    fill_chat(engine, chat.id, 6)
+    refuse(engine, chat.id, "x" * 4_000)
+    fill_chat(engine, chat.id, 2)
+    window = window_of(engine, chat.id)
+    assert len(window.history) == 8 and window.complete
+    backend = FakeBackend()
+    assert not memory.update_memory(engine, backend, chat.id, MODEL)
+    assert backend.calls == [] and memory.is_up_to_date(engine, store.get_chat(engine, chat.id), window)
+
+
+def test_a_refused_turn_is_not_summarised(engine, long_chat):
+    refuse(engine, long_chat.id, "x" * 4_000)
+    fill_chat(engine, long_chat.id, 20)
+    backend = FakeBackend(replies=["summary"] * 10)
+    while memory.update_memory(engine, backend, long_chat.id, MODEL):
+        pass
+    assert len(backend.calls) > 1 and not any("xxxxx" in call["messages"][1]["content"] for call in backend.calls)
+    chat = store.get_chat(engine, long_chat.id)
+    assert memory.is_up_to_date(engine, chat, window_of(engine, long_chat.id))

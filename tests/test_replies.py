@@ -9,6 +9,7 @@ import pytest
 
 from chatcore import documents, generation, memory, store, vectors
 from chatcore.backends import FakeBackend, OllamaBackend
+from chatcore.captions import context_caption
 from chatcore.context import MEMORY_HEADING
 from chatcore.generation import Turn
 from chatcore.models import Status
@@ -376,6 +377,24 @@ def test_a_message_too_long_is_refused_before_sending_and_the_chat_stays_free(en
     assert (user.content, reply.status) == ("x" * 10_000, Status.ERROR)
     reply_to(replies, backend, chat.id, "a shorter one", MODEL)
     assert reply_requests(standin) == [[{"role": "user", "content": "a shorter one"}]]
+
+
+def test_a_refused_message_is_left_out_of_the_preview_until_regenerated_with_room(engine, replies, standin):
+    backend = OllamaBackend(standin.url)
+    chat = store.create_chat(engine, model=MODEL, options={"num_ctx": 2048})
+    reply_to(replies, backend, chat.id, "hello", MODEL)
+    with pytest.raises(ContextOverflowError):
+        replies.send(backend, chat.id, MODEL, "x" * 10_000)
+    window = replies.preview(backend, chat.id, MODEL).window
+    assert window.messages == reply_requests(standin)[0] + [{"role": "assistant", "content": "Echo: hello"}]
+    assert window.complete and not window.overflows
+    caption = context_caption(window, store.count_messages(engine, chat.id), True)
+    assert caption == "context: 2 of 4 messages · 8 / 1,536 tokens · memory on"
+    store.update_chat(engine, chat.id, options={"num_ctx": 8192})
+    replies.regenerate(backend, chat.id, MODEL).text()
+    assert replies.settle(chat.id, timeout=10)
+    assert reply_requests(standin)[-1][-1] == {"role": "user", "content": "x" * 10_000}
+    assert len(replies.preview(backend, chat.id, MODEL).window.history) == 4
 
 
 def test_evicted_turns_are_summarised_in_the_background_and_pinned(engine, replies):
