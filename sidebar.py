@@ -10,6 +10,7 @@ import streamlit as st
 
 import resources
 from chatcore import search, store
+from chatcore.captions import no_models_notice
 from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
@@ -34,6 +35,25 @@ LIST_STYLE = """<style>
 :is(.st-key-chats, .st-key-hits) button p { text-align: left; }
 .st-key-chats button p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 </style>"""
+# On a narrow screen the sidebar covers the page: picking a chat (or a page) there closes it, as Streamlit's own list of
+# pages does on phones. Streamlit has no call for it, so a script clicks the sidebar's own collapse button, after the
+# click that picks (a document listener hears it after Streamlit's), and only while the sidebar covers the page.
+CLOSE_ON_PICK = """
+<script>
+(() => {
+  if (window.chatcoreClosesSidebar) return;
+  window.chatcoreClosesSidebar = true;
+  const picks = ".st-key-chats button, .st-key-hits button, .st-key-new-chat button, [data-testid=stPageLink-NavLink]";
+  document.addEventListener("click", event => {
+    const sidebar = event.target.closest?.('[data-testid="stSidebar"]');
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!sidebar || !main || !event.target.closest(picks)) return;
+    if (main.getBoundingClientRect().left >= sidebar.getBoundingClientRect().right - 1) return;  // side by side
+    sidebar.querySelector('[data-testid="stSidebarCollapseButton"] button')?.click();
+  });
+})();
+</script>
+"""
 MEMORY_HELP = (
     "When turns no longer fit in the context, the chat's model summarises them in the background, "
     "and the summary is sent with every request."
@@ -216,6 +236,8 @@ def render_model_picker(engine, chat_id: int | None) -> None:
     if choice.notice:
         st.info(choice.notice, icon=":material/info:")
     if not choice.models:
+        if not choice.notice:
+            st.warning(no_models_notice(choice.backend.host), icon=":material/warning:")
         st.session_state.model = None
         return
     chat = store.get_chat(engine, chat_id) if chat_id else None
@@ -276,10 +298,13 @@ def render(chat_page: bool = False) -> None:
         )
     with st.sidebar:
         render_page_links()
-        st.button("New chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,))
+        st.button(
+            "New chat", key="new-chat", icon=":material/edit_square:", width="stretch", on_click=open_chat, args=(None,)
+        )
         render_model_picker(db, current_chat)
         if current_chat is not None:
             render_chat_settings(db, current_chat)
         if not render_search(db):
             render_chat_list(db, current_chat)
+        st.html(CLOSE_ON_PICK, unsafe_allow_javascript=True)
     resources.process_documents(st.session_state.model)

@@ -15,7 +15,15 @@ import streamlit as st
 import resources
 import sidebar
 from chatcore import documents, memory, store
-from chatcore.captions import ICONS, context_caption, finished_note, outside_note, reply_caption
+from chatcore.captions import (
+    ICONS,
+    context_caption,
+    documents_note,
+    finished_note,
+    no_model_note,
+    outside_note,
+    reply_caption,
+)
 from chatcore.ingestion import KINDS
 from chatcore.markdown import escape_markdown, link_images, link_images_as_streamed
 from chatcore.models import Message, Status
@@ -345,6 +353,14 @@ def remembered_context(chat_id: int, model: str | None, newest: int) -> Prompt |
     return remembered[1]
 
 
+def render_greeting(engine, chat_id: int | None) -> None:
+    """What a chat without messages shows: an invitation to write, and the documents it can be asked about."""
+    st.markdown("#### What's on your mind?")
+    if chat_id is not None and (names := [document.name for document in store.list_documents(engine, chat_id)]):
+        st.caption(escape_markdown(documents_note(names)))
+    st.caption("Everything stays on this computer: chats are saved locally as you type.")
+
+
 def chat_area() -> None:
     """The turn being written, the context caption and the input, as one fragment."""
     engine, service = resources.engine(), resources.replies_service()
@@ -352,7 +368,7 @@ def chat_area() -> None:
     snapshot = st.session_state.pop("full_run", False)  # set by the page run: follow the reply in fragment runs only
     with st.bottom:
         submitted = st.chat_input(
-            "Message" if model else "No model available: see the sidebar",
+            "Message" if model else no_model_note(bool(resources.backend_choice().models)),
             key="message",
             disabled=not model,
             accept_file="multiple",
@@ -364,8 +380,8 @@ def chat_area() -> None:
     if submitted:
         chat_id, unlisted = send(engine, chat_id, submitted, model)
     if chat_id is None:
-        turn.markdown("#### What's on your mind?")
-        turn.caption("Everything stays on this computer: chats are saved locally as you type.")
+        with turn:
+            render_greeting(engine, None)
         return
     reply = service.live(chat_id)
     awaited = not snapshot and st.session_state.get("awaiting") == chat_id
@@ -375,6 +391,8 @@ def chat_area() -> None:
         st.rerun(scope="app")
     with turn:
         newest = render_turn(engine, chat_id, reply, model, snapshot, just_sent=bool(submitted))
+        if not newest:  # a chat without messages yet, such as one started by adding documents
+            render_greeting(engine, chat_id)
     if context := remembered_context(chat_id, model, newest):
         with caption:
             render_context_caption(engine, context, service.follow_ups(chat_id))

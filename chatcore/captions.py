@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
+from chatcore.backends import SUGGESTED_MODEL
 from chatcore.context import Window
 from chatcore.generation import title_from_text
 from chatcore.models import Chat, Document, Message, Status, tokens_per_second, utc_now
@@ -17,6 +18,7 @@ STATUS_NOTES = {
     Status.STREAMING: "still being written",
     Status.CUT: "cut off at the length limit: ask it to go on",
 }
+LISTED_DOCUMENTS = 3  # the documents an empty chat names; the rest are counted
 LABEL_TITLE_CHARS = 50  # a chat's title is cut to this in its label, which then shows its time even in a narrow chip
 EMOJI = {Status.STOPPED: "⏹", Status.PARTIAL: "⚠️", Status.STREAMING: "✍️", Status.CUT: "✂️"}  # in exported files
 # Streamlit's Material icons, as its Markdown writes them: its own font draws them, where emoji need one installed.
@@ -81,6 +83,25 @@ def context_caption(window: Window, total_messages: int, memory_enabled: bool, p
     messages = f"{len(window.history)} of {total_messages} messages"
     work = "".join(f" · {task}…" for task in sorted(pending))
     return f"context: {messages} · {window.tokens:,} / {window.budget:,} tokens · {memory}{work}"
+
+
+def no_model_note(offered: bool) -> str:
+    """What the message input says while no model is picked: to pick one of those `offered`, or that none can answer."""
+    return "Choose a model in the sidebar to go on" if offered else "No model to answer: see the sidebar"
+
+
+def no_models_notice(host: str) -> str:
+    """Why an Ollama that answers offers no model, and what to do."""
+    return f"Ollama at {host} has no model to chat with yet: pull one with `ollama pull {SUGGESTED_MODEL}`."
+
+
+def documents_note(names: list[str]) -> str:
+    """What a chat with documents and no messages can be asked: "Ask about a.md, b.pdf and c.txt, or anything else."."""
+    listed = names[:LISTED_DOCUMENTS]
+    if len(names) > len(listed):
+        listed.append(f"{len(names) - len(listed)} more")
+    named = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+    return f"Ask about {named}, or anything else."
 
 
 def outside_note(summarised: bool) -> str:

@@ -1,12 +1,12 @@
 """Adding a file to a chat or the library: read it, chunk it, and store it once, whatever its name."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from chatcore import store
+from chatcore import generation, store
 from chatcore.captions import document_caption
 from chatcore.chunking import chunk_sections
 from chatcore.config import DEFAULT_READ_SECONDS
@@ -21,6 +21,7 @@ class Added:
     document: Document
     new: bool
     note: str = ""
+    named: bool = False  # whether it named the chat it was added to
 
     def summary(self) -> str:
         """What happened, in a sentence or two."""
@@ -33,6 +34,17 @@ def add_file(
     engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
 ) -> Added:
     """Read a file (within `seconds`) and store it for a chat (None: the library); DocumentError if it cannot be used.
+
+    A chat without messages or a name is named after the file, as a first message would name it.
+    """
+    added = store_file(engine, chat_id, name, data, max_bytes, seconds)
+    if chat_id is not None and generation.title_after_document(engine, chat_id, name):
+        return replace(added, named=True)
+    return added
+
+
+def store_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float) -> Added:
+    """Read and store a file for a chat or the library.
 
     A file already stored (the same bytes) is not stored again: added to another chat or to the
     library, it moves to the library, attached to the chats it was added to.
@@ -57,10 +69,10 @@ def add_file(
 
 def add_file_and_say(
     engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
-) -> tuple[bool, str]:
-    """Add a file as `add_file` does; whether it worked, and what happened, in words for the user."""
+) -> tuple[Added | None, str]:
+    """Add a file as `add_file` does; what it did (None if it failed), and what happened, in words for the user."""
     try:
         added = add_file(engine, chat_id, name, data, max_bytes, seconds)
     except (DocumentError, store.StorageError) as error:
-        return False, str(error)
-    return True, added.summary()
+        return None, str(error)
+    return added, added.summary()

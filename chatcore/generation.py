@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from chatcore import store
 from chatcore.backends import Backend, BackendError, Metrics, StopSignal, complete_text, stopped
 from chatcore.config import DEFAULT_REPLY_RESERVE
-from chatcore.models import DEFAULT_TITLE, Status, utc_now
+from chatcore.models import DEFAULT_TITLE, Chat, Status, utc_now
 from chatcore.prompt import ContextOverflowError, Prompt, build_prompt, describe_overflow, record_usage
 
 _LOGGER = logging.getLogger(__name__)
@@ -44,8 +44,22 @@ def clean_title(text: str) -> str:
     return title_from_text(line) if line else ""
 
 
+def title_after_document(engine: Engine, chat_id: int, name: str) -> bool:
+    """Name a chat without messages or a name after a document added to it, as a first message would; whether it did."""
+    if store.count_messages(engine, chat_id):
+        return False
+    return store.rename_auto_title(engine, chat_id, expected=DEFAULT_TITLE, title=title_from_text(name))
+
+
+def has_first_title(engine: Engine, chat: Chat, question: str) -> bool:
+    """Whether the chat still has the title it got first: its first message's, or that of a document added before it."""
+    if chat.title == title_from_text(question):
+        return True
+    return any(chat.title == title_from_text(document.name) for document in store.list_documents(engine, chat.id))
+
+
 def improve_title(engine: Engine, backend: Backend, chat_id: int, model: str) -> None:
-    """Ask the chat's model for a short title from its first exchange, while the chat keeps its first message's.
+    """Ask the chat's model for a short title from its first exchange, while the chat keeps the title it got first.
 
     So a chat whose first reply was stopped, refused or followed by a queued message is titled after a later
     reply; once titled, or renamed by the user, it is not asked again.
@@ -54,16 +68,16 @@ def improve_title(engine: Engine, backend: Backend, chat_id: int, model: str) ->
     opening = store.oldest_messages(engine, chat_id, limit=TITLE_OPENING)
     question = next((message.content for message in opening if message.role == "user"), None)
     answer = next((message.content for message in opening if message.role == "assistant" and message.content), None)
-    if chat is None or question is None or answer is None or chat.title != title_from_text(question):
+    if chat is None or question is None or answer is None or not has_first_title(engine, chat, question):
         return
     request = [{"role": "user", "content": TITLE_REQUEST.format(question=question[:2000], answer=answer[:2000])}]
     options = {"num_ctx": 4096, "num_predict": 24, "temperature": 0.2}
     try:
         title = clean_title(complete_text(backend, model, request, options))
     except BackendError:
-        return  # the first-message title stays
+        return  # the first title stays
     if title:
-        store.rename_auto_title(engine, chat_id, expected=title_from_text(question), title=title)
+        store.rename_auto_title(engine, chat_id, expected=chat.title, title=title)
 
 
 class Turn(NamedTuple):

@@ -10,6 +10,7 @@ from chatcore.captions import document_caption
 from chatcore.ingestion import KINDS
 from chatcore.markdown import link_images
 from chatcore.models import Document
+from widgets import keep_choice
 
 LIBRARY = "library"
 CHAT = "chat"
@@ -21,7 +22,7 @@ TARGET = "document-target"  # where uploads go: CHAT or LIBRARY
 def render_upload(engine, chat_id: int | None) -> None:
     """Upload files, several at once; each is added once, and its outcome stays shown while it is there."""
     labels = {CHAT: "This chat" if chat_id is not None else "A new chat", LIBRARY: "The library (for any chat)"}
-    keep_choice(TARGET)
+    keep_choice(TARGET, CHAT)
     target = st.radio("Add to", [CHAT, LIBRARY], format_func=labels.get, horizontal=True, key=TARGET)
     uploads = st.file_uploader(
         "Add PDF, DOCX, TXT or Markdown files",
@@ -35,19 +36,12 @@ def render_upload(engine, chat_id: int | None) -> None:
         new_chat = target == CHAT and chat_id is None
         if new_chat and not start_chat(engine):
             return
-        add_uploads(engine, st.session_state.chat_id if target == CHAT else None, fresh, outcomes)
-        if new_chat:
-            st.rerun()  # the sidebar, drawn before this page, then lists the new chat
+        named = add_uploads(engine, st.session_state.chat_id if target == CHAT else None, fresh, outcomes)
+        if new_chat or named:
+            st.rerun()  # the sidebar, drawn before this page, then lists the chat by its name
     for upload in uploads:
         succeeded, message = outcomes[upload.file_id]
         (st.success if succeeded else st.error)(message)
-
-
-def keep_choice(key: str) -> None:
-    """Give a widget back its value each run, so that the browser shows it even when its option's label changed."""
-    # The browser knows a choice by its label: "A new chat" showed unchosen once the upload's chat made it "This chat".
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
 
 
 def start_chat(engine) -> bool:
@@ -60,8 +54,8 @@ def start_chat(engine) -> bool:
     return True
 
 
-def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
-    """Add the files one by one, showing progress."""
+def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> bool:
+    """Add the files one by one, showing progress; whether one of them named the chat."""
     with st.status(f"Adding {len(uploads)} file{'s' if len(uploads) > 1 else ''}…", expanded=True) as status:
         limit, seconds = resources.settings().max_upload_bytes, resources.settings().read_seconds
         for upload in uploads:
@@ -72,6 +66,7 @@ def add_uploads(engine, chat_id: int | None, uploads, outcomes: dict) -> None:
             )
         status.update(label="Done", state="complete", expanded=False)
     resources.process_documents(st.session_state.get("model"))  # their vectors and summaries, from now
+    return any(added and added.named for added, _ in (outcomes[upload.file_id] for upload in uploads))
 
 
 def render_document(engine, document: Document, chat_id: int | None, attached: bool | None) -> None:

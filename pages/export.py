@@ -9,6 +9,9 @@ from chatcore.archive import MAX_FILE_BYTES, ArchiveError
 from chatcore.captions import chat_labels
 from chatcore.export import Format, plan_export
 from chatcore.importer import import_archive
+from widgets import keep_choice
+
+CHOSEN = "export-chats"  # the ids of the chats chosen for export
 
 
 def render_export(engine) -> None:
@@ -18,13 +21,13 @@ def render_export(engine) -> None:
         st.info("No chats yet: there is nothing to export.")
         return
     current = st.session_state.get("chat_id")
+    keep_choice(CHOSEN, [current] if current in labels else [])
     chosen = st.multiselect(
         "Chats",
         list(labels),
-        default=[current] if current in labels else [],
         format_func=labels.get,
         help="Each chat is listed with the time it was started, in UTC.",
-        key="export-chats",
+        key=CHOSEN,
     )
     fmt = st.radio("Format", list(Format), format_func=lambda option: option.label, horizontal=True)
     if not chosen:

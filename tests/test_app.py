@@ -214,6 +214,7 @@ def test_a_chat_keeps_its_model_while_it_is_unavailable_until_another_is_chosen(
     at = open_app()
     assert "qwen2.5:0.5b, is not available" in at.sidebar.warning[0].value
     assert at.sidebar.selectbox[0].value is None and at.chat_input[0].disabled
+    assert at.chat_input[0].placeholder == "Choose a model in the sidebar to go on"  # not "No model available"
     monkeypatch.setenv("OLLAMA_HOST", app_env.url)  # back
     at = open_app()
     assert at.sidebar.selectbox[0].value == "qwen2.5:0.5b" and not at.sidebar.warning
@@ -250,11 +251,29 @@ def test_ollama_down_falls_back_to_the_built_in_model(app_env, ollama_down):
     assert at.sidebar.selectbox[0].options == ["gemma-3-270m (built-in demo)"]
 
 
+def test_ollama_down_a_chat_of_an_ollama_model_goes_on_with_the_demo_model_once_chosen(app_env, ollama_down, engine):
+    add_chat(engine, [{"role": "user", "content": "hi"}], model="llama3:8b")
+    at = open_app()
+    assert at.chat_input[0].disabled and at.chat_input[0].placeholder == "Choose a model in the sidebar to go on"
+    at.sidebar.selectbox[0].set_value("gemma-3-270m (built-in demo)").run()
+    assert not at.chat_input[0].disabled and at.chat_input[0].placeholder == "Message"
+
+
 def test_ollama_required_but_down_disables_the_input(app_env, ollama_down, monkeypatch):
     monkeypatch.setenv("CHATCORE_BACKEND", "ollama")
     at = open_app()
     assert "Cannot reach Ollama at http://127.0.0.1:9" in at.sidebar.info[0].value
-    assert at.chat_input[0].disabled
+    assert at.chat_input[0].disabled and at.chat_input[0].placeholder == "No model to answer: see the sidebar"
+
+
+def test_ollama_required_without_a_chat_model_says_so_in_the_sidebar(app_env, monkeypatch):
+    monkeypatch.setenv("CHATCORE_BACKEND", "ollama")
+    app_env.models = {"nomic-embed-text:latest": "embed"}  # an embedding model is not offered for chatting
+    at = open_app()
+    assert at.sidebar.selectbox.len == 0 and at.chat_input[0].disabled
+    assert at.sidebar.warning[0].value == (
+        f"Ollama at {app_env.url} has no model to chat with yet: pull one with `ollama pull llama3:8b`."
+    )
 
 
 def wait_for_reply(at: AppTest, chat_id: int) -> None:
@@ -460,6 +479,21 @@ def test_chats_of_the_same_title_are_told_apart_and_chosen_each_on_its_own(app_e
                                          "New chat · 1 Mar 2025 14:05"]  # fmt: skip
 
 
+def test_a_chat_chosen_for_export_stays_chosen_when_its_title_changes_and_goes_once_deleted(
+    app_env, engine, sample_chats
+):
+    at = open_export_page()
+    at.multiselect[0].set_value(sample_chats).run()
+    store.update_chat(engine, sample_chats[0], title="Lisbon, written by the model")  # as a title written meanwhile
+    at.run()
+    assert at.multiselect[0].value == sample_chats
+    assert "Lisbon, written by the model · " in at.multiselect[0].options[1]
+    store.delete_chat(engine, sample_chats[1])
+    at.run()
+    assert not at.exception and at.multiselect[0].value == [sample_chats[0]]
+    assert download_labels(at) == [f"Download lisbon-written-by-the-model-{utc_now():%Y-%m-%d}.md"]
+
+
 def test_export_page_without_a_current_chat_chooses_none(app_env, sample_chats):
     at = open_app()
     at.sidebar.button[0].click().run()  # New chat
@@ -645,16 +679,36 @@ def test_deleting_a_document_asks_first_and_the_replies_that_cited_it_keep_its_p
     assert "The soup of the day is lentils." in sources.text[0].value
 
 
-def test_a_file_added_on_the_documents_page_of_a_new_chat_starts_that_chat(app_env, engine):
+def greeting(at: AppTest) -> list[str]:
+    """What the chat page says above the input while the chat has no messages."""
+    return [element.value for element in at.main if element.type in ("markdown", "caption")]
+
+
+def test_a_file_added_on_the_documents_page_of_a_new_chat_starts_that_chat_named_after_it(app_env, engine):
     at = open_documents_page(open_app())
     assert at.radio(key="document-target").options == ["A new chat", "The library (for any chat)"]
     upload(at, ("menu.md", b"# Menu\n\nThe soup of the day is lentils."))
     chat_id = at.session_state.chat_id
     assert chat_id is not None and [d.name for d in store.list_documents(engine, chat_id)] == ["menu.md"]
-    assert chat_buttons(at) == ["New chat"]
-    send(at.switch_page(CHAT_PAGE).run(), "What is the soup of the day?")
+    assert chat_buttons(at) == ["menu.md"]
+    at.switch_page(CHAT_PAGE).run()
+    assert as_typed(" ".join(greeting(at))).startswith(
+        "#### What's on your mind? Ask about menu.md, or anything else. Everything stays on this computer"
+    )
+    send(at, "What is the soup of the day?")
     assert "[1] menu.md, section 1" in app_env.chat_requests[-1]["messages"][0]["content"]
-    assert chat_buttons(at) == ["What is the soup of the day?"]
+    assert chat_buttons(at) == ["menu.md"]  # its model may title it better after the first reply (titles are off here)
+    assert "What's on your mind?" not in " ".join(greeting(at))
+
+
+def test_a_chat_left_empty_by_a_refused_file_is_named_after_the_first_file_added_to_it(app_env, engine):
+    at = open_documents_page(open_app())
+    upload(at, ("notes.pdf", b"not a pdf"))
+    assert chat_buttons(at) == ["New chat"]
+    upload(at, ("notes.pdf", b"not a pdf"), ("<b>menu</b>.md", b"# Menu\n\nLentils."), ("tram.md", b"# Tram\n\n9."))
+    assert chat_buttons(at) == ["<b>menu</b>.md"]
+    at.switch_page(CHAT_PAGE).run()
+    assert "Ask about <b>menu</b>.md and tram.md, or anything else." in as_typed(" ".join(greeting(at)))
 
 
 def test_several_files_at_once_each_say_what_happened_and_bad_ones_add_nothing(app_env, engine):

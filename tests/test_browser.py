@@ -158,7 +158,7 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 
 
 def open_page(browser, url, **options):
-    page = browser.new_page(viewport={"width": 1200, "height": 800}, **options)
+    page = browser.new_page(**({"viewport": {"width": 1200, "height": 800}} | options))
     page.goto(url)
     page.wait_for_selector(INPUT, timeout=30_000)
     settle(page)
@@ -556,6 +556,33 @@ def test_chats_of_the_same_title_are_chosen_apart_and_exported_together(browser,
     page.close()
 
 
+def test_a_chat_chosen_for_export_stays_chosen_when_its_title_is_written_meanwhile(browser, app, tmp_path):
+    """Streamlit knows a multiselect's choice by its label: a chat whose title was written (after its first reply) while
+    the Export page was open was dropped from the choice at the next run but one."""
+    from playwright.sync_api import expect
+
+    engine = store.open_engine(app_database(tmp_path))
+    chat = store.create_chat(engine, model="llama3:8b")
+    store.add_message(engine, chat.id, "user", "Where should I eat in Lisbon?")
+    store.update_chat(engine, chat.id, title="Where should I eat in Lisbon?")
+    page = open_page(browser, app)
+    page.get_by_role("link", name="Export and import").click()
+    chosen = page.locator(CHOSEN_CHATS)
+    expect(chosen).to_have_text([re.compile(r"^Where should I eat in Lisbon\? · ")], timeout=15_000)
+    settle(page)
+    store.update_chat(engine, chat.id, title="Eating in Lisbon")  # as its model titles it
+    engine.dispose()
+    download_button = page.locator(f"{MAIN} {DOWNLOAD_BUTTON}")
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    page.get_by_text("JSON", exact=True).click()  # a run, which draws the new title
+    expect(download_button).to_contain_text(f"Download eating-in-lisbon-{day}.json", timeout=15_000)
+    settle(page)
+    page.get_by_text("Plain text", exact=True).click()  # the next run, which reads the choice by that title
+    expect(download_button).to_contain_text(f"Download eating-in-lisbon-{day}.txt", timeout=15_000)
+    expect(chosen).to_have_text([re.compile("^Eating in Lisbon · ")])
+    page.close()
+
+
 def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, ollama, tmp_path):
     """A short title is written just after its reply, often while the page run that shows the reply draws the
     sidebar: the title must show all the same. Before it did, it was missing in a quarter to a half of new chats."""
@@ -626,6 +653,87 @@ def test_chats_and_search_hits_read_down_one_left_edge(browser, app, tmp_path):
     hits = page.locator(f"{SIDEBAR} [class*='st-key-hit-'] button p")
     expect(hits).to_have_count(3, timeout=15_000)
     assert all(abs(start - min(starts)) < 2 for start in hits.evaluate_all(TEXT_STARTS))
+    page.close()
+
+
+PHONE = {"width": 390, "height": 844}
+# The sidebar's state as the page shows it, each change recorded: to tell a sidebar that closes from one that flickers.
+RECORD_SIDEBAR = """() => {
+  window.sidebarStates = [];
+  let last = null;
+  new MutationObserver(() => {
+    const now = document.querySelector('[data-testid="stSidebar"]')?.dataset.collapsed;
+    if (now && now !== last) window.sidebarStates.push(last = now);
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ["data-collapsed"]});
+}"""
+
+
+def open_sidebar(page) -> None:
+    """Open the sidebar (on a phone it starts closed), then record what it does next."""
+    from playwright.sync_api import expect
+
+    page.locator('[data-testid="stExpandSidebarButton"]').click()
+    expect(page.locator(SIDEBAR)).to_have_attribute("data-collapsed", "false")
+    page.evaluate("() => { window.sidebarStates = []; }")
+
+
+def expect_sidebar_closed_once(page) -> None:
+    """The sidebar closes, and stays closed while the page is drawn anew."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(SIDEBAR)).to_have_attribute("data-collapsed", "true", timeout=5_000)
+    settle(page)
+    assert page.evaluate("() => window.sidebarStates") == ["true"]
+
+
+def test_on_a_phone_picking_a_chat_in_the_sidebar_closes_it_and_on_a_desktop_not(browser, app, tmp_path):
+    """The sidebar covers a phone's screen: it stayed open over the chat picked, to be closed by hand."""
+    from playwright.sync_api import expect
+
+    engine = store.open_engine(app_database(tmp_path))
+    for title in ("Trip to Lisbon", "Sourdough"):
+        chat = store.create_chat(engine, model="llama3:8b")
+        store.update_chat(engine, chat.id, title=title)
+        store.add_message(engine, chat.id, "user", f"Tell me about {title.lower()}")
+    engine.dispose()
+    page = open_page(browser, app, viewport=PHONE)
+    page.evaluate(RECORD_SIDEBAR)
+    sidebar, first_message = page.locator(SIDEBAR), page.locator(MESSAGES).first
+    open_sidebar(page)
+    sidebar.get_by_role("button", name="Trip to Lisbon").click()
+    expect(first_message).to_contain_text("Tell me about trip to lisbon", timeout=15_000)
+    expect_sidebar_closed_once(page)
+    open_sidebar(page)
+    sidebar.get_by_role("button", name="New chat", exact=True).click()
+    expect(page.get_by_text("What's on your mind?")).to_be_visible(timeout=15_000)
+    expect_sidebar_closed_once(page)
+    open_sidebar(page)
+    search = page.locator(SEARCH)
+    search.fill("sourdough")
+    search.press("Enter")
+    hits = sidebar.locator(".st-key-hits button")
+    expect(hits).to_have_count(2, timeout=15_000)  # its title and its message
+    hits.first.click()
+    expect(first_message).to_contain_text("Tell me about sourdough", timeout=15_000)
+    expect_sidebar_closed_once(page)
+    open_sidebar(page)
+    search.fill("")
+    search.press("Enter")
+    sidebar.get_by_role("link", name="Documents").click()
+    expect(page.get_by_text("Add PDF, DOCX, TXT or Markdown files")).to_be_visible(timeout=15_000)
+    expect_sidebar_closed_once(page)
+    open_sidebar(page)
+    sidebar.get_by_role("button", name="Trip to Lisbon").click()  # back to the chat page, on that chat
+    expect(first_message).to_contain_text("Tell me about trip to lisbon", timeout=15_000)
+    expect_sidebar_closed_once(page)
+    page.screenshot(path=str(tmp_path / "phone-chat-picked.png"))  # to look at
+    page.close()
+
+    page = open_page(browser, app)
+    page.locator(SIDEBAR).get_by_role("button", name="Sourdough").click()
+    expect(page.locator(MESSAGES).first).to_contain_text("Tell me about sourdough", timeout=15_000)
+    settle(page)
+    expect(page.locator(SIDEBAR)).to_have_attribute("data-collapsed", "false")  # beside the page, it stays
     page.close()
 
 

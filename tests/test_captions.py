@@ -9,7 +9,9 @@ from chatcore.captions import (
     chat_labels,
     context_caption,
     document_caption,
+    documents_note,
     file_size,
+    no_model_note,
     outside_note,
     reply_caption,
 )
@@ -68,6 +70,24 @@ def test_context_caption_names_the_work_still_done_after_the_reply():
 )
 def test_outside_note(summarised, note):
     assert outside_note(summarised) == note
+
+
+@pytest.mark.parametrize(
+    ("names", "note"),
+    [
+        (["menu.md"], "Ask about menu.md, or anything else."),
+        (["menu.md", "report.pdf"], "Ask about menu.md and report.pdf, or anything else."),
+        (["a.md", "b.md", "c.md"], "Ask about a.md, b.md and c.md, or anything else."),
+        (["a.md", "b.md", "c.md", "d.md", "e.md"], "Ask about a.md, b.md, c.md and 2 more, or anything else."),
+    ],
+)
+def test_documents_note(names, note):
+    assert documents_note(names) == note
+
+
+def test_without_a_model_the_input_says_to_pick_one_when_there_is_one_to_pick():
+    assert no_model_note(offered=True) == "Choose a model in the sidebar to go on"
+    assert no_model_note(offered=False) == "No model to answer: see the sidebar"
 
 
 @pytest.mark.parametrize(

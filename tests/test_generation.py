@@ -4,7 +4,7 @@ import pytest
 
 from chatcore import generation, store
 from chatcore.backends import FakeBackend, OllamaBackend, StopSignal
-from chatcore.models import DEFAULT_TITLE, Status, utc_now
+from chatcore.models import DEFAULT_TITLE, Document, Status, utc_now
 from chatcore.prompt import ContextOverflowError
 from tests.conftest import wait_until
 from tests.replies import LEASE, reply_to
@@ -67,6 +67,24 @@ def test_a_message_too_long_for_the_context_is_refused_before_sending_and_kept(e
     assert user.content == "x" * 10_000
     assert (reply.status, reply.error) == (Status.ERROR, str(refusal.value))
     assert "at most 1,536 (the context length 2,048 less 25% kept for the reply)" in reply.error
+
+
+def test_a_refused_message_is_planned_again_when_resent_and_left_out_of_later_requests(engine, replies, chat):
+    backend = FakeBackend(replies=["one", "two"])
+    reply_to(replies, backend, chat.id, "first")
+    with pytest.raises(ContextOverflowError):
+        replies.send(backend, chat.id, "fake:latest", "x" * 10_000)
+    with pytest.raises(ContextOverflowError, match="about 2,254 tokens"):  # the turn planned, so still refused
+        replies.resend_edited(backend, chat.id, "fake:latest", "y" * 9_000)
+    with pytest.raises(ContextOverflowError):
+        replies.regenerate(backend, chat.id, "fake:latest")
+    assert len(backend.calls) == 1
+    reply_to(replies, backend, chat.id, "second")
+    assert backend.calls[-1]["messages"] == [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "one"},
+        {"role": "user", "content": "second"},
+    ]
 
 
 def test_old_turns_leave_the_request_whole_when_the_budget_is_full(engine, replies):
@@ -240,6 +258,43 @@ def test_a_chat_titled_late_is_titled_from_its_first_exchange(engine, replies, c
     assert store.get_chat(engine, chat.id).title == "Lisbon trip"
     request = backend.calls[-1]["messages"][0]["content"]
     assert "User: what should I see in Lisbon?" in request and "Assistant: Lisbon has trams." in request
+
+
+def add_document(engine, chat_id: int, name: str) -> None:
+    """A document in the chat, as if uploaded (no passages: titles need only its name)."""
+    document = Document(chat_id=chat_id, name=name, kind="md", sha256=name, size=10, pages=1, chunk_count=0)
+    store.save_document(engine, document, [])
+
+
+def test_a_chat_started_by_a_document_is_named_after_it_then_titled_from_its_first_exchange(engine, replies, chat):
+    add_document(engine, chat.id, "lunch-menu.md")
+    assert generation.title_after_document(engine, chat.id, "lunch-menu.md")
+    assert store.get_chat(engine, chat.id).title == "lunch-menu.md"
+    backend = FakeBackend(replies=["Lentil soup.", "Soup of the day"])
+    reply_to(replies, backend, chat.id, "What is the soup of the day?")
+    assert store.get_chat(engine, chat.id).title == "lunch-menu.md"  # the first message names only a nameless chat
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert store.get_chat(engine, chat.id).title == "Soup of the day"
+
+
+def test_a_document_names_neither_a_named_chat_nor_one_with_messages(engine, replies, chat):
+    store.update_chat(engine, chat.id, title="Mine")
+    assert not generation.title_after_document(engine, chat.id, "lunch-menu.md")
+    other = store.create_chat(engine)
+    reply_to(replies, FakeBackend(replies=["a"]), other.id, "hello")
+    store.update_chat(engine, other.id, title=DEFAULT_TITLE)
+    assert not generation.title_after_document(engine, other.id, "lunch-menu.md")
+    assert [store.get_chat(engine, c.id).title for c in (chat, other)] == ["Mine", DEFAULT_TITLE]
+
+
+def test_a_chat_named_after_its_document_then_renamed_keeps_the_users_name(engine, replies, chat):
+    add_document(engine, chat.id, "lunch-menu.md")
+    generation.title_after_document(engine, chat.id, "lunch-menu.md")
+    backend = FakeBackend(replies=["Lentil soup.", "Soup of the day"])
+    reply_to(replies, backend, chat.id, "What is the soup of the day?")
+    store.update_chat(engine, chat.id, title="Lunch")
+    generation.improve_title(engine, backend, chat.id, "fake:latest")
+    assert store.get_chat(engine, chat.id).title == "Lunch" and len(backend.calls) == 1
 
 
 def test_a_titled_chat_is_not_asked_for_a_title_again(engine, replies, chat):
