@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, case, event, exists, func, literal, make_url, or_
+from sqlalchemy import Connection, Engine, bindparam, case, event, exists, func, insert, literal, make_url, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -217,7 +217,7 @@ def delete_chat(engine: Engine, chat_id: int) -> None:
 def add_message(engine: Engine, chat_id: int, role: str, content: str, **fields) -> Message:
     """Append a message to a chat and mark the chat as active."""
     with _writing(engine) as session:
-        _touch_chat(session, chat_id)
+        _touch_chat(session.connection(), chat_id)
         message = Message(chat_id=chat_id, role=role, content=content, **fields)
         session.add(message)
         session.commit()
@@ -234,16 +234,17 @@ def add_exchange(
     A `title` names the chat if this is its first message and it has not been named.
     """
     with _writing(engine) as session:
-        if not _claim_chat(session, chat_id, **({"title": _title_if_new(chat_id, title)} if title else {})):
-            session.add(Message(chat_id=chat_id, role="user", content=text, status=Status.QUEUED, model=model))
+        connection = session.connection()
+        if not _claim_chat(connection, chat_id, title):
+            queued = {"chat_id": chat_id, "role": "user", "content": text, "status": Status.QUEUED, "model": model}
+            connection.execute(_ADD_MESSAGE, queued)
             session.commit()
             return None
-        _unqueue(session, chat_id)
-        user = Message(chat_id=chat_id, role="user", content=text)
-        reply = _empty_reply(chat_id, model, lease)
-        session.add_all([user, reply])
+        _unqueue(connection, chat_id)
+        user_id = connection.execute(_ADD_MESSAGE, {"chat_id": chat_id, "role": "user", "content": text}).scalar_one()
+        reply_id = _add_reply(connection, chat_id, model, lease)
         session.commit()
-        return user.id, reply.id
+        return user_id, reply_id
 
 
 def queue_message(engine: Engine, chat_id: int, text: str, model: str) -> Message:
@@ -263,38 +264,31 @@ def answer_queued(engine: Engine, chat_id: int, model: str, lease: Lease) -> tup
     None too if another instance is writing a reply in the chat: it answers them when its reply ends.
     """
     with _writing(engine) as session:
-        if not _claim_chat(session, chat_id):
+        connection = session.connection()
+        if not _claim_chat(connection, chat_id):
             return None
-        newest = _unqueue(session, chat_id)
+        newest = _unqueue(connection, chat_id)
         if newest is None:
             return None
-        reply = _empty_reply(chat_id, model, lease)
-        session.add(reply)
+        reply_id = _add_reply(connection, chat_id, model, lease)
         session.commit()
-        return newest, reply.id
+        return newest, reply_id
 
 
-def _touch_chat(session: Session, chat_id: int, **fields) -> None:
-    """Mark a chat as active, as the first write of a transaction that adds messages to it.
+def _touch_chat(connection: Connection, chat_id: int, title: str | None = None) -> None:
+    """Mark a chat as active, as the first write of a transaction that adds messages to it; a `title` names a new one.
 
     Being first, it locks the chat (its row on PostgreSQL, the whole database on SQLite) before any message
     gets an id: the messages of one chat are then numbered in the order their transactions commit, so a
     message queued meanwhile can never end up before a reply that was written after it.
     """
-    session.exec(update(Chat).where(Chat.id == chat_id).values(updated_at=utc_now(), **fields))
+    statement, naming = (_TOUCH_NAMING, {"name": title}) if title else (_TOUCH, {})
+    connection.execute(statement, {"chat": chat_id, "now": utc_now()} | naming)
 
 
-def _title_if_new(chat_id: int, title: str):
-    """`title` if the chat is new (no message, no name given), else its own title: decided in the update itself,
-    under its lock, so that of two first messages sent at once only the first names the chat."""
-    new = (Chat.title == DEFAULT_TITLE) & ~exists().where(Message.chat_id == chat_id)
-    return case((new, title), else_=Chat.title)
-
-
-def _unqueue(session: Session, chat_id: int) -> int | None:
+def _unqueue(connection: Connection, chat_id: int) -> int | None:
     """Mark the chat's queued messages as sent; the newest one's id."""
-    marked = session.exec(update(Message).where(_queued(chat_id)).values(status=Status.COMPLETE).returning(Message.id))
-    return max(marked.scalars(), default=None)
+    return max(connection.execute(_UNQUEUE, {"chat": chat_id}).scalars(), default=None)
 
 
 def _queued(chat_id: int):
@@ -310,22 +304,20 @@ def restart_last_exchange(
     Nothing changes, and None is returned, if another instance is writing a reply in the chat.
     """
     with _writing(engine) as session:
-        if not _claim_chat(session, chat_id):
+        connection = session.connection()
+        if not _claim_chat(connection, chat_id):
             return None
         answered = (Message.chat_id == chat_id) & (Message.status != Status.QUEUED)  # queued ones wait their turn
-        query = select(Message).where(answered, Message.role == "user")
-        user = session.exec(query.order_by(Message.id.desc()).limit(1)).first()
-        if user is None:
+        query = select(Message.id).where(answered, Message.role == "user")
+        user_id = connection.execute(query.order_by(Message.id.desc()).limit(1)).scalar()
+        if user_id is None:
             raise LookupError(f"chat {chat_id} has no user message to answer")
-        session.exec(delete(Message).where(answered, Message.id > user.id))
-        if edited_text is not None:
-            user.content = edited_text
-            user.tokens = None  # measured for the old text
-            session.add(user)
-        reply = _empty_reply(chat_id, model, lease)
-        session.add(reply)
+        connection.execute(delete(Message).where(answered, Message.id > user_id))
+        if edited_text is not None:  # its token count was measured for the old text
+            connection.execute(update(Message).where(Message.id == user_id).values(content=edited_text, tokens=None))
+        reply_id = _add_reply(connection, chat_id, model, lease)
         session.commit()
-        return user.id, reply.id
+        return user_id, reply_id
 
 
 class DatabaseClock(FunctionElement):
@@ -351,28 +343,46 @@ _STREAMING = Message.status == literal(Status.STREAMING.value, literal_execute=T
 _EXPIRED = Message.lease_until.is_(None) | (Message.lease_until < DatabaseClock(0))  # no lease: an older version's
 
 
-def _empty_reply(chat_id: int, model: str, lease: Lease) -> Message:
-    lease_until = DatabaseClock(lease.seconds)
-    return Message(
-        chat_id=chat_id,
-        role="assistant",
-        status=Status.STREAMING,
-        model=model,
-        owner=lease.owner,
-        lease_until=lease_until,
-    )
+# The statements every message sent runs, built once: building one costs more than SQLite takes to run it.
+_TOUCH = update(Chat).where(Chat.id == bindparam("chat")).values(updated_at=bindparam("now"))
+# Only a new chat (no message, no name given) is named, decided under the update's lock: of two first messages
+# sent at once, only the first names the chat.
+_NEW_CHAT = (Chat.title == DEFAULT_TITLE) & ~exists().where(Message.chat_id == bindparam("chat"))
+_TOUCH_NAMING = _TOUCH.values(title=case((_NEW_CHAT, bindparam("name")), else_=Chat.title))
+_WRITING = (
+    select(Message.id, _EXPIRED.label("expired"))
+    .where(_STREAMING, Message.chat_id == bindparam("chat"))
+    .with_for_update(read=True)
+)
+_UNQUEUE = (
+    update(Message)
+    .where(Message.chat_id == bindparam("chat"), Message.status == Status.QUEUED)
+    .values(status=Status.COMPLETE)
+    .returning(Message.id)
+)
+_ADD_MESSAGE = insert(Message).returning(Message.id)
+_ADD_REPLY = _ADD_MESSAGE.values(
+    role="assistant", status=Status.STREAMING, lease_until=DatabaseClock(bindparam("lease_seconds"))
+)
 
 
-def _claim_chat(session: Session, chat_id: int, **fields) -> bool:
+def _add_reply(connection: Connection, chat_id: int, model: str, lease: Lease) -> int:
+    """Add the empty reply about to be written under `lease`; its id."""
+    params = {"chat_id": chat_id, "model": model, "owner": lease.owner, "lease_seconds": lease.seconds}
+    return connection.execute(_ADD_REPLY, params).scalar_one()
+
+
+def _claim_chat(connection: Connection, chat_id: int, title: str | None = None) -> bool:
     """Lock the chat (as `_touch_chat`), and whether a new reply may be written in it: no live instance writes one.
 
     A reply whose owner's lease ran out is marked interrupted first. The reply being written stays locked for
     sharing until this transaction ends, so its owner can save its end only after, and then sees what was queued.
     """
-    _touch_chat(session, chat_id, **fields)
-    session.exec(_interrupt(Message.chat_id == chat_id))
-    writing = select(Message.id).where(_STREAMING, Message.chat_id == chat_id).with_for_update(read=True)
-    return session.exec(writing.limit(1)).first() is None
+    _touch_chat(connection, chat_id, title)
+    replies = connection.execute(_WRITING, {"chat": chat_id}).all()
+    if expired := [reply.id for reply in replies if reply.expired]:
+        connection.execute(_interrupt(Message.id.in_(expired)))
+    return len(expired) == len(replies)
 
 
 def _interrupt(*where):
