@@ -11,7 +11,6 @@ import io
 import logging
 import multiprocessing
 import re
-import unicodedata
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError, DeprecationError, LimitReachedError, PyPdfError
 
 from chatcore.config import DEFAULT_READ_SECONDS
+from chatcore.markdown_sections import split_markdown
 from chatcore.words import clean_text, has_words
 
 KINDS = ("pdf", "docx", "txt", "md")
@@ -40,9 +40,14 @@ BOMS = (  # UTF-32's byte order marks first: UTF-32-LE's starts with UTF-16-LE's
     (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
 )
 MAX_CONTROL_SHARE = 0.1  # text has almost none; bytes that are not text, read as Latin-1, about a quarter
+# A file's text is one string, searched by regexes that are each one character class or start with a literal:
+# Python's regex engine finds those quickest (a class of characters or an alternation costs it more at every one).
+# Unicode's control characters (Cc, a set fixed for good) that are not whitespace.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+ODD_SPACE = re.compile(r"[^\S \n]")  # whitespace within a line but a plain space
+SPACE_RUNS = re.compile(r"  +")
+BLANK_LINE_RUNS = re.compile(r"\n\n\n+")
 HEADING_CHARS = 80
-ATX_HEADING = re.compile(r" {0,3}#{1,6}(?:[ \t]|$)")  # CommonMark's: indented further, it is code
-CODE_FENCE = re.compile(r" {0,3}(`{3,}(?=[^`]*$)|~{3,})")  # a line with more backticks after them is inline code
 # What pypdf raises on a damaged file: its own errors (two of which are not PyPdfErrors), and Python's.
 PDF_ERRORS = (PyPdfError, DependencyError, DeprecationError, ValueError, KeyError, TypeError, AttributeError,
               IndexError, ZeroDivisionError, OSError)  # fmt: skip
@@ -143,8 +148,9 @@ def extract_for(sender, name: str, data: bytes, max_bytes: int) -> None:
 
 def normalise_whitespace(text: str) -> str:
     """Text with runs of spaces as one space, at most one blank line in a row, no space around lines."""
-    lines = (re.sub(r"[^\S\n]+", " ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    spaced = SPACE_RUNS.sub(" ", ODD_SPACE.sub(" ", text.replace("\r\n", "\n")))
+    lines = spaced.replace(" \n", "\n").replace("\n ", "\n")
+    return BLANK_LINE_RUNS.sub("\n\n", lines).strip()
 
 
 def extract_pdf(name: str, data: bytes) -> Extracted:
@@ -284,34 +290,11 @@ def extract_text(name: str, data: bytes) -> Extracted:
 
 
 def extract_markdown(name: str, data: bytes) -> Extracted:
-    """A Markdown file, cut into sections at its `#` headings; a `#` line in fenced code is code."""
+    """A Markdown file, cut into sections at its headings; a heading's marks in code are code."""
     text, note = decode_text(name, data)
     parts = filter(None, (normalise_whitespace(part) for part in split_markdown(text)))
     sections = tuple(Section(number, part) for number, part in enumerate(parts, start=1))
     return Extracted("md", sections, len(sections), note)
-
-
-def split_markdown(text: str) -> list[str]:
-    """Markdown text cut before each `#` heading line outside fenced code, whatever lines surround it."""
-    parts: list[list[str]] = [[]]
-    fence = ""
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not fence and ATX_HEADING.match(line):
-            parts.append([])
-        parts[-1].append(line)
-        fence = fence_after(line, fence)
-    return ["\n".join(part) for part in parts]
-
-
-def fence_after(line: str, fence: str) -> str:
-    """The code fence open after a Markdown line: `fence`, one the line opens, or "" if the line closes `fence`."""
-    found = CODE_FENCE.match(line)
-    if not found:
-        return fence
-    if not fence:
-        return found.group(1)
-    closes = found.group(1).startswith(fence) and not line[found.end() :].strip()
-    return "" if closes else fence
 
 
 def decode_text(name: str, data: bytes) -> tuple[str, str]:
@@ -336,7 +319,7 @@ def decode_text(name: str, data: bytes) -> tuple[str, str]:
 
 def checked_text(name: str, text: str) -> str:
     """The text, unless control characters make up so much of it that it is not text at all."""
-    controls = sum(1 for char in text if unicodedata.category(char) == "Cc" and not char.isspace())
+    controls = len(CONTROL_CHARS.findall(text))
     if controls > MAX_CONTROL_SHARE * len(text):
         raise DocumentError(f"{name} is not a text file, whatever its name says.")
     return clean_text(text)

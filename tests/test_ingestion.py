@@ -1,8 +1,13 @@
 """Reading documents: text per page or section from real and generated files, and every bad input refused clearly."""
 
+import itertools
+import random
+
 import pytest
+from markdown_it import MarkdownIt
 
 from chatcore.ingestion import DocumentError, decode_text, extract_document, normalise_whitespace
+from chatcore.markdown_sections import split_markdown
 from tests.documents import make_pdf, sample
 from tests.odd_files import encrypted_pdf, zipped
 
@@ -129,6 +134,27 @@ GARDEN = "# Gardening guide\nIntro line.\n\n## Tomatoes\nTomatoes need sun.\n\n#
         ("# Doc\n```\n# code to the end\n", ["# Doc"]),
         ("# Doc\n```a```\n# Next\nText.", ["# Doc", "# Next"]),
         ("Text.\n\n#hashtag\n\n####### seven\n\n    # indented code", ["Text."]),
+        # Setext headings: a paragraph underlined with = or -, however long the line, indented up to three spaces
+        ("Title\n=====\nText.\n\nPart\n-\nMore.", ["Title", "Part"]),
+        ("Intro.\n\n  Title  \n   ===   \nBody.", ["Intro.", "Title"]),
+        ("Intro.\n\nLine one\nline two\n---\nBody.", ["Intro.", "Line one"]),  # the whole paragraph is the heading
+        ("# One\nTwo\n---\nText.", ["# One", "Two"]),
+        ("Intro.\n\nThe year was\n1984. Then\n---\nBody.", ["Intro.", "The year was"]),  # 1984. starts no list
+        ("Intro.\r\n\r\nTitle\r\n=====\r\nBody.", ["Intro.", "Title"]),
+        # ... and what only looks like one
+        ("Intro.\n\n---\n\nMore.\n\n***\n___", ["Intro."]),  # after a blank line, a thematic break
+        ("Intro.\n= =\nText\n    ---\nMore\n--- -", ["Intro."]),  # spaced, or indented as code
+        ("---\ntitle: Notes\n# a YAML comment\n---\nIntro.\n\n# One\nText.", ["---", "# One"]),  # front matter
+        ("Intro.\n\n```\nTitle\n-----\n```\n~~~\nTitle\n=====\n~~~", ["Intro."]),
+        ("Intro.\n\n    code\n---\n    code\n===", ["Intro."]),
+        ("Intro.\n\n- item\n---\n1. item\n===\n- item\n\n  more\n  ---\n\n  text\n  ===", ["Intro."]),
+        ("Intro.\n- item\nlazy text\n---", ["Intro."]),  # the list's, not a new paragraph
+        ("Intro.\n\n> quote\n---\n> quote\nlazy text\n===", ["Intro."]),
+        ("Intro.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n---", ["Intro."]),  # a table's header and rows
+        ("Intro.\n\n<!--\nNote\n----\n# note\n-->\n<div>\nTitle\n=====\n</div>", ["Intro."]),  # HTML
+        ("- item\n\nAfter a list\n---\n> quote\n\nAfter a quote\n===", ["- item", "After a list", "After a quote"]),
+        ("Intro.\n\n| a |\n|---|---|\n---", ["Intro.", "| a |"]),  # one cell over two: no table
+        ("Intro.\n\n<b>Bold</b> title\n===\n<br/>\n===", ["Intro.", "<b>Bold</b> title"]),  # a lone tag is HTML
     ],
 )
 def test_markdown_sections_start_at_every_heading_line_outside_code(text, headings):
@@ -136,6 +162,48 @@ def test_markdown_sections_start_at_every_heading_line_outside_code(text, headin
     assert [section.text.split("\n")[0] for section in extracted.sections] == headings
     assert [section.number for section in extracted.sections] == list(range(1, len(headings) + 1))
     assert extracted.pages == len(headings)
+
+
+# Lines that start, end or look like Markdown blocks, for documents made at random
+TRICKY_LINES = (
+    "Text line", "more text", "", "", "  ", "===", "---", "--", "-", "- - -", "***", "___", "  ---", "    ---",
+    "# Head", "## Head", "#nohead", "    # code", "```", "~~~", "````", "```py", "- item", "* item", "+ item",
+    "1. one", "2. two", "1) one", "  indented", "    code", "      deep", "> quote", ">", "<div>", "</div>",
+    "<!-- c", "-->", "<b>bold</b>", "<span>", "| a | b |", "|---|---|", "a | b", "--|--", "\ttab", "=", "= =",
+    "   ===", "  - sub", "   text", "<pre>", "</pre>", "- ", "10. ten", "`code`", "*emph*",
+)  # fmt: skip
+
+
+def test_markdown_sections_start_where_a_commonmark_parser_finds_headings():
+    parser = MarkdownIt("commonmark").enable("table")  # GitHub's tables too
+    generator = random.Random(11)
+    for _ in range(3000):
+        text = "\n".join(generator.choices(TRICKY_LINES, k=generator.randint(1, 12)))
+        starts = set(itertools.accumulate(part.count("\n") for part in split_markdown(text)[:-1]))
+        tokens = parser.parse(text)
+        assert starts == {token.map[0] for token in tokens if token.type == "heading_open" and token.level == 0}, text
+
+
+def test_a_setext_heading_starts_its_section_with_its_underline_and_text():
+    text = "Intro.\n\nTomatoes\n========\nThey need sun.\n\nBasil\n-----\nIt likes warmth.\n\n---\n\nThe end."
+    extracted = extract_document("garden.md", text.encode(), LIMIT)
+    assert [section.text for section in extracted.sections] == [
+        "Intro.",
+        "Tomatoes\n========\nThey need sun.",
+        "Basil\n-----\nIt likes warmth.\n\n---\n\nThe end.",
+    ]
+
+
+def test_a_long_markdown_file_keeps_every_heading_and_its_code():
+    sections = [
+        f"Part {number}\n{'=-'[number % 2] * 6}\nText of part {number}.\n\n- a point\n- another\n\n"
+        f"```\n# not a heading\nnor this\n---\n```\n\n    code\n---\n\n## Subpart {number}\n| a | b |\n|-|-|\n\n"
+        for number in range(1, 1001)
+    ]
+    extracted = extract_document("long.md", "".join(sections).encode(), LIMIT)
+    firsts = [section.text.split("\n")[0] for section in extracted.sections]
+    assert firsts == [line for number in range(1, 1001) for line in (f"Part {number}", f"## Subpart {number}")]
+    assert "# not a heading\nnor this\n---" in extracted.sections[0].text
 
 
 def test_a_markdown_heading_directly_followed_by_text_keeps_it_in_its_section():
@@ -163,12 +231,34 @@ def test_text_encodings_are_detected(data, text, note):
 
 
 @pytest.mark.parametrize(
+    ("data", "readable"),
+    [
+        (b"word " * 10 + b"\x07" * 5, True),  # 5 controls of 55 characters: under a tenth
+        (b"word " * 10 + b"\x07" * 6, False),
+        (b"word " * 10 + b"\x1c\x1d\x1e\x1f\x0b\x0c" * 10, True),  # separators: whitespace, not controls
+        (b"word " * 10 + "\x85\x9f".encode() * 6, True),  # NEL is whitespace, so 6 of 62
+        (b"word " * 10 + "\x80\x9f".encode() * 3, False),
+    ],
+)
+def test_a_text_file_is_refused_when_over_a_tenth_of_it_is_control_characters(data, readable):
+    if readable:
+        assert decode_text("log.txt", data)[0].startswith("word word")
+    else:
+        with pytest.raises(DocumentError, match=r"^log\.txt is not a text file"):
+            decode_text("log.txt", data)
+
+
+@pytest.mark.parametrize(
     ("raw", "clean"),
     [
         ("  a \t b  ", "a b"),
         ("a\r\nb", "a\nb"),
         ("a\n\n\n\n b", "a\n\nb"),
         ("\n\n", ""),
+        ("a \u00a0\t b\u3000c", "a b c"),
+        ("a\rb\x0bc\u2028d", "a b c d"),  # line breaks other than \n are spaces
+        (" \n \n a \n\t\n \n\n b \r\n", "a\n\nb"),
+        ("  x  \n  y  ", "x\ny"),
     ],
 )
 def test_whitespace_is_normalised(raw, clean):

@@ -1,9 +1,11 @@
 """Words: a document's words are found by a question with the same words, whatever the script, on both databases."""
 
+import unicodedata
+
 import pytest
 
 from chatcore import documents, retrieval, store
-from chatcore.words import clean_text, query_words
+from chatcore.words import clean_text, is_noise, query_words
 
 LIMIT = 50 * 2**20
 
@@ -43,3 +45,8 @@ def test_a_question_is_split_into_runs_of_letters_digits_and_marks(question, wor
 
 def test_stored_text_is_composed_and_rid_of_private_use_and_control_characters():
     assert clean_text("cafe\u0301\ue000x\x07y\tz\n") == "café x y\tz\n"
+
+
+def test_every_noise_character_and_no_other_is_blanked():
+    everything = unicodedata.normalize("NFC", "".join(map(chr, range(0x110000))))
+    assert clean_text(everything) == "".join(" " if is_noise(char) else char for char in everything)
