@@ -30,7 +30,8 @@ def settings() -> config.Settings:
 
 @st.cache_resource(show_spinner=False, on_release=lambda engine: engine.dispose())
 def _engine_for(url: str) -> Engine:
-    engine = store.open_engine(url)
+    # Whether the URL is the data folder's follows from the environment, as the URL does: it need not be in the key.
+    engine = store.open_engine(url, settings().db_in_data_dir)
     store.mark_interrupted_replies(engine)  # left `streaming` by an instance that died (its lease ran out)
     return engine
 

@@ -286,8 +286,8 @@ def render(chat_page: bool = False) -> None:
         st.switch_page(CHAT_PAGE)
     try:
         db = resources.engine()
-    except store.SchemaTooNewError as error:
-        st.error(str(error))
+    except store.DatabaseUnavailableError as error:
+        st.error(escape_markdown(str(error)), icon=":material/error:")
         st.stop()
     current_chat = resolve_current_chat(db)
     if missing := st.session_state.pop("missing_chat", None):

@@ -124,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command on the app's database; exit status 1 on an error it explains, 2 on bad usage."""
     args = build_parser().parse_args(argv)
     try:
-        engine = store.open_engine(config.load_settings().db_url)
+        settings = config.load_settings()
+        engine = store.open_engine(settings.db_url, settings.db_in_data_dir)
         print(COMMANDS[args.command](engine, args))
-    except (FileError, ExportError, store.SchemaTooNewError, OSError) as error:
+    except (FileError, ExportError, store.DatabaseUnavailableError, OSError) as error:
         print(f"chatcore: {error}", file=sys.stderr)
         return 1
     return 0

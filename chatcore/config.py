@@ -30,6 +30,7 @@ class Settings:
     max_upload_mb: int
     read_seconds: float  # the time reading one document may take before it is refused
     embed_model: str  # the Ollama embedding model used when it is pulled; "" for none
+    db_in_data_dir: bool  # the database is the data folder's (CHATCORE_DB_URL unset), as errors say
 
     @property
     def max_upload_bytes(self) -> int:
@@ -52,11 +53,12 @@ def read_ollama_hosts() -> tuple[str | None, ...]:
 def load_settings() -> Settings:
     """Read the settings from the environment."""
     data_dir = Path(os.environ.get("CHATCORE_DATA_DIR") or default_data_dir())
+    db_url = os.environ.get("CHATCORE_DB_URL")
     backend = os.environ.get("CHATCORE_BACKEND", "auto").lower()
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"CHATCORE_BACKEND must be one of {', '.join(BACKEND_CHOICES)}, not {backend!r}")
     return Settings(
-        db_url=os.environ.get("CHATCORE_DB_URL") or f"sqlite:///{data_dir / 'chatcore.db'}",
+        db_url=db_url or f"sqlite:///{data_dir / 'chatcore.db'}",
         data_dir=data_dir,
         ollama_hosts=read_ollama_hosts(),
         backend=backend,
@@ -69,6 +71,7 @@ def load_settings() -> Settings:
         max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
         read_seconds=float(os.environ.get("CHATCORE_READ_SECONDS") or DEFAULT_READ_SECONDS),
         embed_model=read_embed_model(),
+        db_in_data_dir=not db_url,
     )
 
 

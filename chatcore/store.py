@@ -10,14 +10,29 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, bindparam, case, event, exists, func, insert, literal, make_url, or_
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    bindparam,
+    case,
+    event,
+    exists,
+    func,
+    insert,
+    inspect,
+    literal,
+    make_url,
+    or_,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlmodel import Session, create_engine, delete, select, update
+from sqlmodel import Session, SQLModel, create_engine, delete, select, update
 
+from chatcore import database_problems as problems
 from chatcore.models import (
     DEFAULT_TITLE,
     Chat,
@@ -35,10 +50,23 @@ from chatcore.models import (
 from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30  # how long SQLite waits for another connection's lock before it says the database is locked
 
 
-class SchemaTooNewError(RuntimeError):
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be opened; the message says which, why, and what to do."""
+
+
+class SchemaTooNewError(DatabaseUnavailableError):
     """The database was written by a newer chatcore than this one."""
+
+
+class _ForeignTablesError(RuntimeError):
+    """The database, not yet chatcore's, has tables of another program under the names of chatcore's own."""
+
+    def __init__(self, tables: list[str]):
+        super().__init__(", ".join(tables))
+        self.tables = tables
 
 
 class StorageError(RuntimeError):
@@ -59,7 +87,7 @@ def create_db_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
 
@@ -73,11 +101,36 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_engine(url: str) -> Engine:
-    """Build the engine for `url` and bring its schema up to date."""
-    engine = create_db_engine(url)
-    migrate(engine)
+def open_engine(url: str, in_data_dir: bool = False) -> Engine:
+    """Build the engine for `url` and bring its schema up to date; DatabaseUnavailableError says why it cannot.
+
+    `in_data_dir` tells that `url` is the data folder's database (CHATCORE_DB_URL unset), for errors to say so.
+    """
+    try:
+        engine = create_db_engine(url)
+    except ArgumentError:
+        raise DatabaseUnavailableError(problems.NOT_A_URL) from None
+    except OSError as error:  # the SQLite file's folder could not be created
+        raise _unavailable(make_url(url), in_data_dir, problems.describe_folder_problem(error)) from error
+    try:
+        migrate(engine)
+    except (DBAPIError, _ForeignTablesError) as error:
+        engine.dispose()  # nothing is left connected to a database that cannot be used
+        raise _unavailable(engine.url, in_data_dir, _describe_refusal(engine.url, error)) from error
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def _describe_refusal(url: URL, error: DBAPIError | _ForeignTablesError) -> str:
+    if isinstance(error, _ForeignTablesError):
+        return problems.describe_foreign_tables(error.tables)
+    return problems.describe_open_problem(url, error.orig)
+
+
+def _unavailable(url: URL, in_data_dir: bool, problem: str) -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(problems.describe_unavailable(url, in_data_dir, problem, SQLITE_BUSY_TIMEOUT_S))
 
 
 def _alembic_config() -> Config:
@@ -99,7 +152,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             # Batch migrations rebuild tables; with foreign keys on, dropping the old
             # table would cascade-delete every message.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        _refuse_newer_schema(connection, ScriptDirectory.from_config(config))
+        _refuse_unknown_schema(connection, ScriptDirectory.from_config(config))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
         connection.commit()
@@ -107,8 +160,11 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
-def _refuse_newer_schema(connection, scripts: ScriptDirectory) -> None:
+def _refuse_unknown_schema(connection, scripts: ScriptDirectory) -> None:
     current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        _refuse_foreign_tables(connection)
+        return
     try:
         scripts.get_revision(current)
     except CommandError:
@@ -116,6 +172,13 @@ def _refuse_newer_schema(connection, scripts: ScriptDirectory) -> None:
             f"The database is at schema version {current}, which this chatcore does not know: "
             "it was written by a newer version. Upgrade chatcore, or point CHATCORE_DB_URL elsewhere."
         ) from None
+
+
+def _refuse_foreign_tables(connection) -> None:
+    # Migrating would fail on the first table of the same name, leaving those made before it in another's database.
+    clashing = sorted(set(inspect(connection).get_table_names()) & SQLModel.metadata.tables.keys())
+    if clashing:
+        raise _ForeignTablesError(clashing)
 
 
 def schema_version(engine: Engine) -> str | None:

@@ -785,3 +785,49 @@ def test_documents_page_says_the_demo_model_writes_no_summary(app_env, engine, m
     upload(at, ("notes.md", b"# Notes\n\nThe tram leaves at nine."))
     assert at.main.expander.len == 0
     assert "the built-in demo model cannot write one" in at.main.caption[-1].value
+
+
+# {tmp} is this test's folder, which holds notes.json, a file that is not a database.
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"CHATCORE_DB_URL": "sqlite:///{tmp}/notes.json"},
+            "Cannot open the SQLite database {tmp}/notes.json: the file is not a database. "
+            "Check the path, or set CHATCORE_DB_URL to another file.",
+            id="not a database",
+        ),
+        pytest.param(
+            {"CHATCORE_DB_URL": None, "CHATCORE_DATA_DIR": "/proc/chatcore"},
+            "Cannot open the SQLite database /proc/chatcore/chatcore.db: its folder /proc/chatcore cannot be created "
+            "(nothing can be created there). Create it yourself, or set CHATCORE_DATA_DIR to another folder "
+            "(or CHATCORE_DB_URL to another database).",
+            id="data folder cannot be created",
+        ),
+        pytest.param(
+            {"CHATCORE_DB_URL": "postgresql+psycopg://chatcore:s3cret@127.0.0.1:9/chats"},
+            "Cannot open the PostgreSQL database “chats” at 127.0.0.1:9: no PostgreSQL server answers there. "
+            "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
+            id="PostgreSQL not reachable",
+        ),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_said_on_every_page_until_it_can(
+    app_env, db_url, tmp_path, monkeypatch, env, message
+):
+    (tmp_path / "notes.json").write_text('{"chats": []}')
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    at = AppTest.from_file(ENTRY, default_timeout=30)
+    for page in ("streamlit_app.py", DOCUMENTS_PAGE, EXPORT_PAGE):
+        at.switch_page(page).run()
+        assert not at.exception
+        assert [as_typed(error.value) for error in at.error] == [message.format(tmp=tmp_path)]
+        assert (at.chat_input.len, at.sidebar.button.len, at.file_uploader.len) == (0, 0, 0)  # the page stopped
+    monkeypatch.setenv("CHATCORE_DB_URL", db_url)  # as once PostgreSQL is started, say
+    at.switch_page("streamlit_app.py").run()
+    assert not at.exception and not at.error
+    assert at.chat_input.len == 1

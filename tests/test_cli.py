@@ -257,3 +257,51 @@ def test_file_problems_are_said_in_words_and_leave_the_files_as_they_were(
     monkeypatch.undo()
     assert (status, *capsys.readouterr()) == (1, "", f"chatcore: {message.format(files=files)}\n")
     assert folder_contents(files) == before  # an older export kept whole, and no part of a new one
+
+
+# {tmp} is this test's folder, which holds notes.json, a file that is not a database.
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        pytest.param(
+            {"CHATCORE_DB_URL": "sqlite:///{tmp}/notes.json"},
+            [*EXPORT, "{tmp}/backup.json"],
+            "Cannot open the SQLite database {tmp}/notes.json: the file is not a database. "
+            "Check the path, or set CHATCORE_DB_URL to another file.",
+            id="not a database",
+        ),
+        pytest.param(
+            {"CHATCORE_DATA_DIR": "/proc/chatcore"},
+            [*EXPORT, "{tmp}/backup.json"],
+            "Cannot open the SQLite database /proc/chatcore/chatcore.db: its folder /proc/chatcore cannot be created "
+            "(nothing can be created there). Create it yourself, or set CHATCORE_DATA_DIR to another folder "
+            "(or CHATCORE_DB_URL to another database).",
+            id="data folder cannot be created",
+        ),
+        pytest.param(
+            {"CHATCORE_DATA_DIR": "{tmp}/notes.json"},
+            ["import", "{tmp}/notes.json"],
+            "Cannot open the SQLite database {tmp}/notes.json/chatcore.db: its folder {tmp}/notes.json cannot be "
+            "created (a file has that name). Create it yourself, or set CHATCORE_DATA_DIR to another folder "
+            "(or CHATCORE_DB_URL to another database).",
+            id="data folder is a file",
+        ),
+        pytest.param(
+            {"CHATCORE_DB_URL": "postgresql+psycopg://chatcore:s3cret@127.0.0.1:9/chats"},
+            ["import", "{tmp}/notes.json"],
+            "Cannot open the PostgreSQL database “chats” at 127.0.0.1:9: no PostgreSQL server answers there. "
+            "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
+            id="PostgreSQL not reachable",
+        ),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_said_in_words_and_nothing_is_written(
+    tmp_path, monkeypatch, capsys, env, args, message
+):
+    (tmp_path / "notes.json").write_text('{"chats": []}')
+    monkeypatch.delenv("CHATCORE_DB_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    status = main([arg.format(tmp=tmp_path) for arg in args])
+    assert (status, *capsys.readouterr()) == (1, "", f"chatcore: {message.format(tmp=tmp_path)}\n")
+    assert folder_contents(tmp_path) == {"notes.json": b'{"chats": []}'}

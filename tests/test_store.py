@@ -1,16 +1,22 @@
 """Storage: chats, messages, pragmas and migrations."""
 
+import os
+import shutil
+import sqlite3
 import uuid
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, inspect, make_url, text
 from sqlmodel import SQLModel
 
 from chatcore import retrieval, search, store
 from chatcore.models import Status, tokens_per_second
 from chatcore.tokens import Ratio
+from tests.conftest import POSTGRES_URL, fresh_postgres_database
 from tests.replies import LEASE
 
 
@@ -305,3 +311,200 @@ def test_migration_from_0006_gives_each_chat_a_uid_and_keeps_the_passages_replie
 def test_a_new_chat_gets_a_uid_of_its_own(engine):
     first, second = store.create_chat(engine), store.create_chat(engine)
     assert first.uid != second.uid and str(uuid.UUID(first.uid)) == first.uid
+
+
+SECRET = "s3cret-word"  # a password, which no message may show
+
+
+def a_text_file(folder: Path) -> str:
+    (folder / "notes.json").write_text('{"chats": []}')
+    return f"sqlite:///{folder / 'notes.json'}"
+
+
+def a_damaged_database(folder: Path) -> str:
+    engine = store.open_engine(f"sqlite:///{folder / 'chatcore.db'}")
+    engine.dispose()
+    with (folder / "chatcore.db").open("r+b") as file:
+        file.seek(100)  # past the header: the first page's table of the tables
+        file.write(b"\xff" * 4000)
+    return f"sqlite:///{folder / 'chatcore.db'}"
+
+
+def postgres_server() -> str:
+    """The PostgreSQL server's URL; a test that needs one is skipped without it, except in CI."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL tests must run in CI: set CHATCORE_TEST_POSTGRES_URL")
+        pytest.skip("no PostgreSQL given: set CHATCORE_TEST_POSTGRES_URL to run this test on it too")
+    return POSTGRES_URL
+
+
+def on_the_server(**parts) -> str:
+    return make_url(postgres_server()).set(**parts).render_as_string(hide_password=False)
+
+
+# Each case makes, in this test's folder, a database that cannot be opened, and gives its URL; {folder} is that
+# folder, {server} the PostgreSQL server's host and port.
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(
+            a_text_file,
+            "Cannot open the SQLite database {folder}/notes.json: the file is not a database. "
+            "Check the path, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: not a database",
+        ),
+        pytest.param(
+            a_damaged_database,
+            "Cannot open the SQLite database {folder}/chatcore.db: the file is damaged. "
+            "Put back a copy of it from a backup, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: damaged",
+        ),
+        pytest.param(
+            lambda folder: f"sqlite:///{folder}",
+            "Cannot open the SQLite database {folder}: it is a folder, not a file. "
+            "Check the path, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: a folder",
+        ),
+        pytest.param(
+            lambda folder: "sqlite:////proc/chatcore.db",
+            "Cannot open the SQLite database /proc/chatcore.db: it cannot be created in /proc (writing there is not "
+            "allowed, or the disk is read-only). Allow writing there, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: cannot be created there",
+        ),
+        pytest.param(
+            lambda folder: "sqlite:////proc/chatcore/chatcore.db",
+            "Cannot open the SQLite database /proc/chatcore/chatcore.db: its folder /proc/chatcore cannot be created "
+            "(nothing can be created there). Create it yourself, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: its folder cannot be created",
+        ),
+        pytest.param(
+            lambda folder: f"{a_text_file(folder)}/chatcore.db",
+            "Cannot open the SQLite database {folder}/notes.json/chatcore.db: its folder {folder}/notes.json cannot be "
+            "created (a file has that name). Create it yourself, or set CHATCORE_DB_URL to another file.",
+            id="sqlite: a file in the way of its folder",
+        ),
+        pytest.param(
+            lambda folder: "sqlite+nosuchdriver:///chatcore.db",
+            "Cannot open the database: CHATCORE_DB_URL is not a database address chatcore can use. Give it one such "
+            "as sqlite:////home/me/chatcore.db or postgresql+psycopg://user:password@host/database.",
+            id="not a database address",
+        ),
+        pytest.param(
+            lambda folder: f"postgresql+psycopg://chatcore:{SECRET}@127.0.0.1:9/chats",
+            "Cannot open the PostgreSQL database “chats” at 127.0.0.1:9: no PostgreSQL server answers there. "
+            "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
+            id="postgresql: not reachable",
+        ),
+        pytest.param(
+            lambda folder: f"postgresql+psycopg://chatcore:{SECRET}@nosuchhost.invalid/chats",
+            "Cannot open the PostgreSQL database “chats” at nosuchhost.invalid:5432: no host has that name. "
+            "Check the host in CHATCORE_DB_URL.",
+            id="postgresql: no such host",
+        ),
+        pytest.param(
+            lambda folder: on_the_server(password=SECRET),
+            "Cannot open the PostgreSQL database “{database}” at {server}: the server refused the login of user "
+            "“{user}”. Check the user and password in CHATCORE_DB_URL.",
+            id="postgresql: wrong password",
+            marks=pytest.mark.postgres,
+        ),
+        pytest.param(
+            lambda folder: on_the_server(database="chatcore_nowhere"),
+            "Cannot open the PostgreSQL database “chatcore_nowhere” at {server}: the server has no database of "
+            "that name. Create it, or name one that exists in CHATCORE_DB_URL.",
+            id="postgresql: no such database",
+            marks=pytest.mark.postgres,
+        ),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_named_with_what_is_wrong_and_what_to_do(tmp_path, make, message):
+    url = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(store.DatabaseUnavailableError) as refused:
+        store.open_engine(url)
+    server = make_url(POSTGRES_URL or url)
+    details = {"folder": tmp_path, "server": f"{server.host}:{server.port or 5432}"}
+    assert str(refused.value) == message.format(**details, database=server.database, user=server.username)
+    assert SECRET not in str(refused.value)
+    assert sorted(tmp_path.rglob("*")) == before  # no file made, not even an empty database
+
+
+def test_a_database_in_the_data_folder_says_to_change_the_data_folder(tmp_path):
+    with pytest.raises(store.DatabaseUnavailableError) as refused:
+        store.open_engine(a_text_file(tmp_path), in_data_dir=True)
+    assert str(refused.value) == (
+        f"Cannot open the SQLite database {tmp_path}/notes.json: the file is not a database. Check the path, "
+        "or set CHATCORE_DATA_DIR to another folder (or CHATCORE_DB_URL to another database)."
+    )
+
+
+def test_a_read_only_database_opens_for_reading_unless_it_must_be_updated(migrated_sqlite, tmp_path):
+    shutil.copyfile(migrated_sqlite, tmp_path / "current.db")
+    writable = store.open_engine(f"sqlite:///{tmp_path / 'current.db'}")
+    store.create_chat(writable)
+    writable.dispose()
+    older = store.create_db_engine(f"sqlite:///{tmp_path / 'older.db'}")
+    store.migrate(older, "0001")
+    older.dispose()
+    current = store.open_engine(f"sqlite:///file:{tmp_path / 'current.db'}?mode=ro&uri=true")
+    assert store.count_chats(current) == 1
+    with pytest.raises(store.StorageError, match="readonly"):
+        store.create_chat(current)
+    current.dispose()
+    with pytest.raises(store.DatabaseUnavailableError) as refused:
+        store.open_engine(f"sqlite:///file:{tmp_path / 'older.db'}?mode=ro&uri=true")
+    assert str(refused.value) == (
+        f"Cannot open the SQLite database {tmp_path}/older.db: it is read-only, and chatcore must write to it or in "
+        f"its folder {tmp_path} to open it (to update it to this version, or to start its journal). "
+        "Allow writing to both, or set CHATCORE_DB_URL to another file."
+    )
+
+
+def test_a_database_locked_by_another_program_says_so_once_the_wait_is_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SQLITE_BUSY_TIMEOUT_S", 0.1)
+    other = sqlite3.connect(tmp_path / "chatcore.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(store.DatabaseUnavailableError) as refused:
+            store.open_engine(f"sqlite:///{tmp_path / 'chatcore.db'}")
+    finally:
+        other.close()
+    assert str(refused.value) == (
+        f"Cannot open the SQLite database {tmp_path}/chatcore.db: another program has kept it locked for over "
+        "0.1 seconds. Close the programs using it (a database browser, say), then try again."
+    )
+
+
+def test_a_database_of_another_program_is_refused_and_left_as_it_was(db_url):
+    other = create_engine(db_url)
+    with other.begin() as connection:
+        connection.execute(text("CREATE TABLE chat (handle VARCHAR)"))
+        connection.execute(text("CREATE TABLE contact (name VARCHAR)"))
+    with pytest.raises(store.DatabaseUnavailableError, match=r"it holds tables of another program \(chat\), not "):
+        store.open_engine(db_url)
+    assert sorted(inspect(other).get_table_names()) == ["chat", "contact"]
+    other.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_user_without_rights_on_the_database_is_told_what_to_do():
+    admin = create_engine(postgres_server(), isolation_level="AUTOCOMMIT")
+    guest = f"chatcore_guest_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {guest} LOGIN PASSWORD '{SECRET}'")
+    try:
+        with contextmanager(fresh_postgres_database)(postgres_server()) as url:  # the server user's, not the guest's
+            as_guest = make_url(url).set(username=guest, password=SECRET)
+            with pytest.raises(store.DatabaseUnavailableError) as refused:
+                store.open_engine(as_guest.render_as_string(hide_password=False))
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP ROLE {guest}")
+        admin.dispose()
+    server = make_url(postgres_server())
+    assert str(refused.value) == (
+        f"Cannot open the PostgreSQL database “{as_guest.database}” at {server.host}:{server.port or 5432}: "
+        f"user “{guest}” lacks the rights chatcore needs there (to connect, and to create its tables). "
+        "Make it the database's owner, or name a database it owns in CHATCORE_DB_URL."
+    )
