@@ -9,12 +9,13 @@ from pathlib import Path
 import streamlit as st
 
 import resources
-from chatcore import search, store
+from chatcore import backends, search, store
 from chatcore.captions import no_models_notice
 from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 
+BACKEND_LOOK_S = 5  # how often an open page looks whether Ollama came, went or got a model (noticed within 20 s)
 CHATS_STEP = 20  # each chat listed is a button the browser redraws at every run, while a reply streams too
 ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
@@ -230,9 +231,22 @@ def render_export_button(engine, chat_id: int) -> None:
     )
 
 
+def offer(choice: backends.Choice) -> tuple:
+    """What a page shows of the backend choice: the models offered and the notice."""
+    return tuple(choice.models), choice.notice
+
+
+@st.fragment(run_every=BACKEND_LOOK_S)
+def follow_backend(shown: tuple) -> None:
+    """Draw the page anew once the backend offers other models or says otherwise, without waiting for a click."""
+    if offer(resources.backend_choice()) != shown:
+        st.rerun(scope="app")
+
+
 def render_model_picker(engine, chat_id: int | None) -> None:
     """Pick the model for the current chat, which keeps its own; new chats start with the last one picked."""
     choice = resources.backend_choice()
+    follow_backend(offer(choice))
     if choice.notice:
         st.info(choice.notice, icon=":material/info:")
     if not choice.models:
@@ -241,17 +255,19 @@ def render_model_picker(engine, chat_id: int | None) -> None:
         st.session_state.model = None
         return
     chat = store.get_chat(engine, chat_id) if chat_id else None
+    key = f"model-{chat_id}"
+    index = None
     if chat and chat.model and chat.model not in choice.models:
         st.warning(
             f"This chat's model, {chat.model}, is not available now: choose one to go on.", icon=":material/warning:"
         )
-        index = None
+    elif chat and chat.model:
+        st.session_state[key] = chat.model  # its own, drawn anew once it is offered again after it was not
     else:
         latest = chat or next(iter(store.list_chats(engine, limit=1)), None)
         preferred = (chat.model if chat else st.session_state.get("model")) or (latest.model if latest else "")
         preferred = preferred or resources.settings().default_model
         index = choice.models.index(preferred) if preferred in choice.models else 0
-    key = f"model-{chat_id}"
     model = st.selectbox(
         "Model",
         choice.models,

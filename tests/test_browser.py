@@ -583,6 +583,25 @@ def test_a_chat_chosen_for_export_stays_chosen_when_its_title_is_written_meanwhi
     page.close()
 
 
+def test_a_model_pulled_while_the_page_is_open_is_taken_up_without_a_click(browser, app, ollama, tmp_path):
+    """The backend is chosen again every 20 s; an open page used to show the old choice until the user clicked."""
+    from playwright.sync_api import expect
+
+    engine = store.open_engine(app_database(tmp_path))
+    chat = store.create_chat(engine, model="later:1b")
+    store.add_message(engine, chat.id, "user", "Hello")
+    engine.dispose()
+    page = open_page(browser, f"{app}/?chat={chat.id}")
+    box = page.locator(INPUT)
+    expect(box).to_have_attribute("placeholder", "Choose a model in the sidebar to go on")
+    expect(page.locator(SIDEBAR)).to_contain_text("This chat's model, later:1b, is not available now")
+    ollama.models["later:1b"] = "ok"  # as `ollama pull later:1b` does
+    expect(page.locator(SIDEBAR)).not_to_contain_text("not available now", timeout=40_000)
+    expect(box).to_have_attribute("placeholder", "Message")
+    expect(box).to_be_enabled()
+    page.close()
+
+
 def test_each_new_chat_shows_the_title_its_model_wrote_in_the_sidebar(browser, ollama, tmp_path):
     """A short title is written just after its reply, often while the page run that shows the reply draws the
     sidebar: the title must show all the same. Before it did, it was missing in a quarter to a half of new chats."""
