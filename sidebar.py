@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 import resources
-from chatcore import backends, search, store
+from chatcore import backends, config, search, store
 from chatcore.captions import no_models_notice
 from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
@@ -302,7 +302,7 @@ def render(chat_page: bool = False) -> None:
         st.switch_page(CHAT_PAGE)
     try:
         db = resources.engine()
-    except store.DatabaseUnavailableError as error:
+    except (config.SettingsError, store.DatabaseUnavailableError) as error:
         st.error(escape_markdown(str(error)), icon=":material/error:")
         st.stop()
     current_chat = resolve_current_chat(db)

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load_settings()
         engine = store.open_engine(settings.db_url, settings.db_in_data_dir)
         print(COMMANDS[args.command](engine, args))
-    except (FileError, ExportError, store.DatabaseUnavailableError, OSError) as error:
+    except (FileError, ExportError, config.SettingsError, store.DatabaseUnavailableError, OSError) as error:
         print(f"chatcore: {error}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,7 @@
 """Settings read from environment variables, in one place."""
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,10 @@ DEFAULT_MAX_UPLOAD_MB = 50  # as server.maxUploadSize in .streamlit/config.toml
 DEFAULT_EMBED_MODEL = "nomic-embed-text"
 DEFAULT_READ_SECONDS = 20  # the time reading one document may take
 BACKEND_CHOICES = ("auto", "ollama", "embedded")
+
+
+class SettingsError(ValueError):
+    """A setting's value cannot be used; the message says which, why, and what to do."""
 
 
 @dataclass(frozen=True)
@@ -54,25 +59,68 @@ def load_settings() -> Settings:
     """Read the settings from the environment."""
     data_dir = Path(os.environ.get("CHATCORE_DATA_DIR") or default_data_dir())
     db_url = os.environ.get("CHATCORE_DB_URL")
-    backend = os.environ.get("CHATCORE_BACKEND", "auto").lower()
-    if backend not in BACKEND_CHOICES:
-        raise ValueError(f"CHATCORE_BACKEND must be one of {', '.join(BACKEND_CHOICES)}, not {backend!r}")
     return Settings(
         db_url=db_url or f"sqlite:///{data_dir / 'chatcore.db'}",
         data_dir=data_dir,
         ollama_hosts=read_ollama_hosts(),
-        backend=backend,
+        backend=read_backend(),
         default_model=os.environ.get("CHATCORE_MODEL", ""),
-        num_ctx=int(os.environ.get("CHATCORE_NUM_CTX") or DEFAULT_NUM_CTX),
-        reply_reserve=read_reply_reserve(),
-        reply_lease_s=read_reply_lease(),
+        num_ctx=read_number("CHATCORE_NUM_CTX", DEFAULT_NUM_CTX, int, "a whole number of tokens, such as 8192"),
+        reply_reserve=read_number(
+            "CHATCORE_REPLY_RESERVE",
+            DEFAULT_REPLY_RESERVE,
+            float,
+            "a share above 0 and below 1, such as 0.25",
+            lambda share: 0 < share < 1,
+        ),
+        reply_lease_s=read_number(
+            "CHATCORE_REPLY_LEASE_S", DEFAULT_REPLY_LEASE_S, float, "a number of seconds, at least 1", lambda s: s >= 1
+        ),
         auto_title=read_switch("CHATCORE_AUTO_TITLE"),
         summaries=read_switch("CHATCORE_SUMMARIES"),
-        max_upload_mb=int(os.environ.get("CHATCORE_MAX_UPLOAD_MB") or DEFAULT_MAX_UPLOAD_MB),
-        read_seconds=float(os.environ.get("CHATCORE_READ_SECONDS") or DEFAULT_READ_SECONDS),
+        max_upload_mb=read_number(
+            "CHATCORE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, int, "a whole number of megabytes, such as 50"
+        ),
+        read_seconds=read_number(
+            "CHATCORE_READ_SECONDS", DEFAULT_READ_SECONDS, float, "a number of seconds, such as 20"
+        ),
         embed_model=read_embed_model(),
         db_in_data_dir=not db_url,
     )
+
+
+def is_positive(number: float) -> bool:
+    """Whether a number is above 0."""
+    return number > 0
+
+
+def read_backend() -> str:
+    """CHATCORE_BACKEND: which backend answers, one of BACKEND_CHOICES."""
+    backend = os.environ.get("CHATCORE_BACKEND", "").strip().lower()
+    if backend and backend not in BACKEND_CHOICES:
+        raise SettingsError(refusal("CHATCORE_BACKEND", backend, f"one of {', '.join(BACKEND_CHOICES)}", "auto"))
+    return backend or "auto"
+
+
+def read_number(
+    name: str, default: float, kind: Callable[[str], float], what: str, valid: Callable[[float], bool] = is_positive
+) -> float:
+    """A number setting from the environment, else `default`; SettingsError if it is not `what` (`valid` tells)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(refusal(name, raw, what, default)) from None
+    if not valid(value):  # NaN is not, as it compares with nothing
+        raise SettingsError(refusal(name, raw, what, default))
+    return value
+
+
+def refusal(name: str, raw: str, what: str, default: object) -> str:
+    """Why a setting's value cannot be used, and what to do."""
+    return f"The setting {name} is “{raw}”, but must be {what}. Change it, or remove it to use {default}."
 
 
 def read_switch(name: str) -> bool:
@@ -84,19 +132,3 @@ def read_embed_model() -> str:
     """CHATCORE_EMBED_MODEL: the embedding model's name; "none" turns embeddings off."""
     model = os.environ.get("CHATCORE_EMBED_MODEL") or DEFAULT_EMBED_MODEL
     return "" if model.lower() == "none" else model
-
-
-def read_reply_reserve() -> float:
-    """CHATCORE_REPLY_RESERVE: the share of the context length kept for the reply, above 0 and below 1."""
-    reserve = float(os.environ.get("CHATCORE_REPLY_RESERVE") or DEFAULT_REPLY_RESERVE)
-    if not 0 < reserve < 1:
-        raise ValueError(f"CHATCORE_REPLY_RESERVE must be above 0 and below 1, not {reserve}")
-    return reserve
-
-
-def read_reply_lease() -> float:
-    """CHATCORE_REPLY_LEASE_S: how long a reply whose instance stopped renewing it stays its own; at least 1 second."""
-    lease = float(os.environ.get("CHATCORE_REPLY_LEASE_S") or DEFAULT_REPLY_LEASE_S)
-    if lease < 1:
-        raise ValueError(f"CHATCORE_REPLY_LEASE_S must be at least 1 (seconds), not {lease}")
-    return lease

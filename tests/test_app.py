@@ -810,9 +810,15 @@ def test_documents_page_says_the_demo_model_writes_no_summary(app_env, engine, m
             "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
             id="PostgreSQL not reachable",
         ),
+        pytest.param(
+            {"CHATCORE_NUM_CTX": "8k"},
+            "The setting CHATCORE_NUM_CTX is “8k”, but must be a whole number of tokens, such as 8192. "
+            "Change it, or remove it to use 4096.",
+            id="a setting",
+        ),
     ],
 )
-def test_a_database_that_cannot_be_opened_is_said_on_every_page_until_it_can(
+def test_a_database_or_setting_that_cannot_be_used_is_said_on_every_page_until_it_can(
     app_env, db_url, tmp_path, monkeypatch, env, message
 ):
     (tmp_path / "notes.json").write_text('{"chats": []}')
@@ -827,7 +833,9 @@ def test_a_database_that_cannot_be_opened_is_said_on_every_page_until_it_can(
         assert not at.exception
         assert [as_typed(error.value) for error in at.error] == [message.format(tmp=tmp_path)]
         assert (at.chat_input.len, at.sidebar.button.len, at.file_uploader.len) == (0, 0, 0)  # the page stopped
-    monkeypatch.setenv("CHATCORE_DB_URL", db_url)  # as once PostgreSQL is started, say
+    for name in env:  # as once PostgreSQL is started, say
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CHATCORE_DB_URL", db_url)
     at.switch_page("streamlit_app.py").run()
     assert not at.exception and not at.error
     assert at.chat_input.len == 1

@@ -293,9 +293,16 @@ def test_file_problems_are_said_in_words_and_leave_the_files_as_they_were(
             "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
             id="PostgreSQL not reachable",
         ),
+        pytest.param(
+            {"CHATCORE_BACKEND": "llama"},
+            [*EXPORT, "{tmp}/backup.json"],
+            "The setting CHATCORE_BACKEND is “llama”, but must be one of auto, ollama, embedded. "
+            "Change it, or remove it to use auto.",
+            id="a setting",
+        ),
     ],
 )
-def test_a_database_that_cannot_be_opened_is_said_in_words_and_nothing_is_written(
+def test_a_database_or_setting_that_cannot_be_used_is_said_in_words_and_nothing_is_written(
     tmp_path, monkeypatch, capsys, env, args, message
 ):
     (tmp_path / "notes.json").write_text('{"chats": []}')

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chatcore.config import DEFAULT_MAX_UPLOAD_MB, load_settings
+from chatcore.config import DEFAULT_MAX_UPLOAD_MB, SettingsError, load_settings
 
 
 def set_variable(monkeypatch, name: str, value: str | None) -> None:
@@ -22,23 +22,66 @@ def test_reply_reserve_comes_from_the_environment(monkeypatch, value, reserve):
     assert load_settings().reply_reserve == reserve
 
 
-@pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2"])
-def test_a_reply_reserve_outside_zero_to_one_is_refused(monkeypatch, value):
-    monkeypatch.setenv("CHATCORE_REPLY_RESERVE", value)
-    with pytest.raises(ValueError, match="CHATCORE_REPLY_RESERVE must be above 0 and below 1"):
-        load_settings()
-
-
 @pytest.mark.parametrize(("value", "lease"), [(None, 10.0), ("3", 3.0), ("1", 1.0)])
 def test_the_reply_lease_comes_from_the_environment(monkeypatch, value, lease):
     set_variable(monkeypatch, "CHATCORE_REPLY_LEASE_S", value)
     assert load_settings().reply_lease_s == lease
 
 
-def test_a_reply_lease_under_a_second_is_refused(monkeypatch):
-    monkeypatch.setenv("CHATCORE_REPLY_LEASE_S", "0.5")  # other instances would take over replies still written
-    with pytest.raises(ValueError, match="CHATCORE_REPLY_LEASE_S must be at least 1"):
+RESERVE = "must be a share above 0 and below 1, such as 0.25. Change it, or remove it to use 0.25."
+NUM_CTX = "must be a whole number of tokens, such as 8192. Change it, or remove it to use 4096."
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CHATCORE_REPLY_RESERVE", "0", f"The setting CHATCORE_REPLY_RESERVE is “0”, but {RESERVE}"),
+        ("CHATCORE_REPLY_RESERVE", "1", f"The setting CHATCORE_REPLY_RESERVE is “1”, but {RESERVE}"),
+        ("CHATCORE_REPLY_RESERVE", "-0.2", f"The setting CHATCORE_REPLY_RESERVE is “-0.2”, but {RESERVE}"),
+        ("CHATCORE_REPLY_RESERVE", "25%", f"The setting CHATCORE_REPLY_RESERVE is “25%”, but {RESERVE}"),
+        ("CHATCORE_REPLY_RESERVE", "nan", f"The setting CHATCORE_REPLY_RESERVE is “nan”, but {RESERVE}"),
+        ("CHATCORE_NUM_CTX", "8k", f"The setting CHATCORE_NUM_CTX is “8k”, but {NUM_CTX}"),
+        ("CHATCORE_NUM_CTX", "8192.5", f"The setting CHATCORE_NUM_CTX is “8192.5”, but {NUM_CTX}"),
+        ("CHATCORE_NUM_CTX", "-1", f"The setting CHATCORE_NUM_CTX is “-1”, but {NUM_CTX}"),
+        (  # other instances would take over replies still written
+            "CHATCORE_REPLY_LEASE_S",
+            "0.5",
+            "The setting CHATCORE_REPLY_LEASE_S is “0.5”, but must be a number of seconds, at least 1. "
+            "Change it, or remove it to use 10.0.",
+        ),
+        (
+            "CHATCORE_MAX_UPLOAD_MB",
+            "0",
+            "The setting CHATCORE_MAX_UPLOAD_MB is “0”, but must be a whole number of megabytes, such as 50. "
+            "Change it, or remove it to use 50.",
+        ),
+        (
+            "CHATCORE_READ_SECONDS",
+            "twenty",
+            "The setting CHATCORE_READ_SECONDS is “twenty”, but must be a number of seconds, such as 20. "
+            "Change it, or remove it to use 20.",
+        ),
+        (
+            "CHATCORE_BACKEND",
+            "Llama",
+            "The setting CHATCORE_BACKEND is “llama”, but must be one of auto, ollama, embedded. "
+            "Change it, or remove it to use auto.",
+        ),
+    ],
+)
+def test_a_setting_that_cannot_be_used_is_refused_in_words(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
         load_settings()
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("name", ["CHATCORE_NUM_CTX", "CHATCORE_REPLY_RESERVE", "CHATCORE_BACKEND"])
+def test_an_empty_setting_is_its_default(monkeypatch, name):
+    monkeypatch.delenv(name, raising=False)
+    unset = load_settings()
+    monkeypatch.setenv(name, " ")
+    assert load_settings() == unset
 
 
 @pytest.mark.parametrize(("value", "megabytes"), [(None, 50), ("5", 5)])
