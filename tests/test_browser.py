@@ -395,6 +395,19 @@ VIEW = f"""() => {{
 }}"""
 
 
+# Where the page is scrolled to once it has stayed there for five frames in a row.
+SCROLL_AT_REST = f"""() => new Promise(resolve => {{
+  const main = document.querySelector('{MAIN}');
+  let last = main.scrollTop, still = 0;
+  const look = () => {{
+    still = main.scrollTop === last ? still + 1 : 0;
+    last = main.scrollTop;
+    if (still >= 5) resolve(last); else requestAnimationFrame(look);
+  }};
+  requestAnimationFrame(look);
+}})"""
+
+
 def newest_in_view(view: dict) -> bool:
     """Whether the bottom of the newest message shows, above the message input."""
     return 0 < view["newest"] <= view["input"]
@@ -421,7 +434,7 @@ def test_the_newest_message_stays_in_view_as_a_reply_is_written_until_the_user_s
     page.mouse.move(700, 300)
     page.mouse.wheel(0, -40)  # the user scrolls up a line to read: the page stays where they put it
     wait_for(lambda: page.evaluate(VIEW)["scrolled"] < following[-1]["scrolled"], "the scroll up")
-    put = page.evaluate(VIEW)["scrolled"]
+    put = page.evaluate(SCROLL_AT_REST)  # a wheel scrolls smoothly, over several frames
     reading = sample_while(page, lambda: "Everything stays" not in reply.inner_text(), VIEW)
     assert reading and all(view["scrolled"] == put for view in reading)
     settle(page)
