@@ -1,5 +1,6 @@
 """Process-wide resources for the UI, built once: the database, the backend, the reply service, the document worker."""
 
+import contextlib
 import gc
 import importlib
 import threading
@@ -32,7 +33,10 @@ def settings() -> config.Settings:
 def _engine_for(url: str) -> Engine:
     # Whether the URL is the data folder's follows from the environment, as the URL does: it need not be in the key.
     engine = store.open_engine(url, settings().db_in_data_dir)
-    store.mark_interrupted_replies(engine)  # left `streaming` by an instance that died (its lease ran out)
+    # Replies left `streaming` by an instance that died (its lease ran out); a database too busy for it now has them
+    # marked by whichever instance next reads them.
+    with contextlib.suppress(store.StorageError):
+        store.mark_interrupted_replies(engine)
     return engine
 
 

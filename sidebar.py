@@ -15,7 +15,7 @@ from chatcore.context import choose_context_length, context_length_choices
 from chatcore.export import Format, plan_export
 from chatcore.markdown import escape_markdown
 
-BACKEND_LOOK_S = 5  # how often an open page looks whether Ollama came, went or got a model (noticed within 20 s)
+BACKEND_LOOK_S = 5  # how often an open page looks whether Ollama came, went or got a model (checked every 20 s)
 CHATS_STEP = 20  # each chat listed is a button the browser redraws at every run, while a reply streams too
 ICON = Path(__file__).parent / "assets" / "favicon.svg"  # a file: an emoji icon needs an emoji font to be drawn
 CHAT_PAGE = "streamlit_app.py"  # paths relative to the entry script, as st.page_link and st.switch_page take them
@@ -231,7 +231,7 @@ def render_export_button(engine, chat_id: int) -> None:
     )
 
 
-def offer(choice: backends.Choice) -> tuple:
+def describe_offer(choice: backends.Choice) -> tuple:
     """What a page shows of the backend choice: the models offered and the notice."""
     return tuple(choice.models), choice.notice
 
@@ -239,14 +239,14 @@ def offer(choice: backends.Choice) -> tuple:
 @st.fragment(run_every=BACKEND_LOOK_S)
 def follow_backend(shown: tuple) -> None:
     """Draw the page anew once the backend offers other models or says otherwise, without waiting for a click."""
-    if offer(resources.backend_choice()) != shown:
+    if describe_offer(resources.backend_choice()) != shown:
         st.rerun(scope="app")
 
 
 def render_model_picker(engine, chat_id: int | None) -> None:
     """Pick the model for the current chat, which keeps its own; new chats start with the last one picked."""
     choice = resources.backend_choice()
-    follow_backend(offer(choice))
+    follow_backend(describe_offer(choice))
     if choice.notice:
         st.info(choice.notice, icon=":material/info:")
     if not choice.models:

@@ -283,7 +283,7 @@ def send(engine, chat_id: int | None, submitted, model: str) -> tuple[int | None
         except store.StorageError as failure:
             refuse(st.error, failure, submitted.text)
             return None, False
-    add_files(engine, chat_id, submitted.files)
+    add_files(engine, chat_id, submitted.files, name_chat=not submitted.text.strip())
     saved = not submitted.text.strip() or send_text(chat_id, submitted.text, model)
     return chat_id, created and saved
 
@@ -305,11 +305,15 @@ def send_text(chat_id: int, text: str, model: str) -> bool:
     return True
 
 
-def add_files(engine, chat_id: int, files) -> None:
-    """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went."""
+def add_files(engine, chat_id: int, files, name_chat: bool) -> None:
+    """Add files sent with a message to the chat's documents; toasts (which outlast the rerun) say how it went.
+
+    With `name_chat` (no text sent with them), a new chat is named after the first.
+    """
     limit, seconds = resources.settings().max_upload_bytes, resources.settings().read_seconds
     for file in files:
-        added, message = documents.add_file_and_say(engine, chat_id, file.name, file.getvalue(), limit, seconds)
+        data = file.getvalue()
+        added, message = documents.add_file_and_say(engine, chat_id, file.name, data, limit, seconds, name_chat)
         st.toast(message, icon=":material/description:" if added else ":material/error:", duration="long")
 
 

@@ -1,7 +1,6 @@
 """The JSON export format: chats with every field of their messages, the passages each reply was given and what
 documents they use, validated strictly."""
 
-import codecs
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -18,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from chatcore.encodings import MismarkedTextError, decode_marked
 from chatcore.models import Chat, Document, Message, ReplySource, Status, utc_now
 
 FORMAT_VERSION = 2  # 2 added chats' uid, replies' finished_at and sources
@@ -39,13 +39,6 @@ EXPORT_AGAIN = "export the chats again as JSON on chatcore's Export page"
 NOT_UTF8 = (
     "The file is not in UTF-8, the text encoding of chatcore's exports: an editor may have saved it in another one. "
     f"Save it as UTF-8 in your text editor (in Windows Notepad: Save As, Encoding: UTF-8), or {EXPORT_AGAIN}."
-)
-BYTE_ORDER_MARKS = (  # as editors mark text; UTF-32's first, since UTF-32-LE's mark begins with UTF-16-LE's
-    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
 )
 JSON_ERROR_PLACE = re.compile(r"at line (\d+) column (\d+)$")  # where the JSON parser says it gave up
 MEMORY_OUTSIDE_CHAT = "has `memory_until` {memory_until}, which is not the id of one of its messages"
@@ -241,16 +234,12 @@ def parse_archive(data: bytes) -> Archive:
 
 def as_utf8(data: bytes) -> bytes:
     """The file's bytes in UTF-8 without the byte order mark editors may add to UTF-8 or UTF-16 text."""
-    for mark, encoding, label in BYTE_ORDER_MARKS:
-        if data.startswith(mark):
-            try:
-                return data.decode(encoding).encode()
-            except UnicodeDecodeError:
-                raise ArchiveError(
-                    f"The file is marked as {label} text but is not: it is damaged. "
-                    f"Import an undamaged copy, or {EXPORT_AGAIN}."
-                ) from None
-    return data
+    try:
+        marked = decode_marked(data)
+    except MismarkedTextError as error:
+        damaged = f"The file is {error}: it is damaged. Import an undamaged copy, or {EXPORT_AGAIN}."
+        raise ArchiveError(damaged) from None
+    return data if marked is None else marked.encode()
 
 
 def is_utf8(data: bytes) -> bool:

@@ -65,7 +65,13 @@ def load_settings() -> Settings:
         ollama_hosts=read_ollama_hosts(),
         backend=read_backend(),
         default_model=os.environ.get("CHATCORE_MODEL", ""),
-        num_ctx=read_number("CHATCORE_NUM_CTX", DEFAULT_NUM_CTX, int, "a whole number of tokens, such as 8192"),
+        num_ctx=read_number(
+            "CHATCORE_NUM_CTX",
+            DEFAULT_NUM_CTX,
+            int,
+            "a whole number of tokens up to 1048576, such as 8192",
+            lambda tokens: 0 < tokens <= 2**20,
+        ),
         reply_reserve=read_number(
             "CHATCORE_REPLY_RESERVE",
             DEFAULT_REPLY_RESERVE,
@@ -74,51 +80,58 @@ def load_settings() -> Settings:
             lambda share: 0 < share < 1,
         ),
         reply_lease_s=read_number(
-            "CHATCORE_REPLY_LEASE_S", DEFAULT_REPLY_LEASE_S, float, "a number of seconds, at least 1", lambda s: s >= 1
+            "CHATCORE_REPLY_LEASE_S",
+            DEFAULT_REPLY_LEASE_S,
+            float,
+            "a number of seconds from 1 to 3600",
+            lambda seconds: 1 <= seconds <= 3600,
         ),
         auto_title=read_switch("CHATCORE_AUTO_TITLE"),
         summaries=read_switch("CHATCORE_SUMMARIES"),
         max_upload_mb=read_number(
-            "CHATCORE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, int, "a whole number of megabytes, such as 50"
+            "CHATCORE_MAX_UPLOAD_MB",
+            DEFAULT_MAX_UPLOAD_MB,
+            int,
+            "a whole number of megabytes up to 10240, such as 50",
+            lambda megabytes: 0 < megabytes <= 10240,
         ),
         read_seconds=read_number(
-            "CHATCORE_READ_SECONDS", DEFAULT_READ_SECONDS, float, "a number of seconds, such as 20"
+            "CHATCORE_READ_SECONDS",
+            DEFAULT_READ_SECONDS,
+            float,
+            "a number of seconds up to 3600, such as 20",
+            lambda seconds: 0 < seconds <= 3600,
         ),
         embed_model=read_embed_model(),
         db_in_data_dir=not db_url,
     )
 
 
-def is_positive(number: float) -> bool:
-    """Whether a number is above 0."""
-    return number > 0
-
-
 def read_backend() -> str:
     """CHATCORE_BACKEND: which backend answers, one of BACKEND_CHOICES."""
-    backend = os.environ.get("CHATCORE_BACKEND", "").strip().lower()
-    if backend and backend not in BACKEND_CHOICES:
-        raise SettingsError(refusal("CHATCORE_BACKEND", backend, f"one of {', '.join(BACKEND_CHOICES)}", "auto"))
-    return backend or "auto"
+    raw = os.environ.get("CHATCORE_BACKEND", "").strip()
+    if raw and raw.lower() not in BACKEND_CHOICES:
+        raise SettingsError(describe_refusal("CHATCORE_BACKEND", raw, f"one of {', '.join(BACKEND_CHOICES)}", "auto"))
+    return raw.lower() or "auto"
 
 
 def read_number(
-    name: str, default: float, kind: Callable[[str], float], what: str, valid: Callable[[float], bool] = is_positive
+    name: str, default: float, kind: Callable[[str], float], what: str, fits: Callable[[float], bool]
 ) -> float:
-    """A number setting from the environment, else `default`; SettingsError if it is not `what` (`valid` tells)."""
+    """A number setting from the environment, else `default`; SettingsError if it is not `what` (`fits` tells)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(refusal(name, raw, what, default)) from None
-    if not valid(value):  # NaN is not, as it compares with nothing
-        raise SettingsError(refusal(name, raw, what, default))
+        raise SettingsError(describe_refusal(name, raw, what, default)) from None
+    if not fits(value):  # NaN fits no range, as it compares with nothing
+        raise SettingsError(describe_refusal(name, raw, what, default))
     return value
 
 
-def refusal(name: str, raw: str, what: str, default: object) -> str:
+def describe_refusal(name: str, raw: str, what: str, default: object) -> str:
     """Why a setting's value cannot be used, and what to do."""
     return f"The setting {name} is “{raw}”, but must be {what}. Change it, or remove it to use {default}."
 

@@ -31,14 +31,21 @@ class Added:
 
 
 def add_file(
-    engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
+    engine: Engine,
+    chat_id: int | None,
+    name: str,
+    data: bytes,
+    max_bytes: int,
+    seconds: float = DEFAULT_READ_SECONDS,
+    name_chat: bool = True,
 ) -> Added:
     """Read a file (within `seconds`) and store it for a chat (None: the library); DocumentError if it cannot be used.
 
-    A chat without messages or a name is named after the file, as a first message would name it.
+    With `name_chat` (not when a message comes with the file: its words name the chat), a chat without messages or a
+    name is named after the file, as a first message would name it.
     """
     added = store_file(engine, chat_id, name, data, max_bytes, seconds)
-    if chat_id is not None and generation.title_after_document(engine, chat_id, name):
+    if name_chat and chat_id is not None and generation.title_after_document(engine, chat_id, name):
         return replace(added, named=True)
     return added
 
@@ -68,11 +75,17 @@ def store_file(engine: Engine, chat_id: int | None, name: str, data: bytes, max_
 
 
 def add_file_and_say(
-    engine: Engine, chat_id: int | None, name: str, data: bytes, max_bytes: int, seconds: float = DEFAULT_READ_SECONDS
+    engine: Engine,
+    chat_id: int | None,
+    name: str,
+    data: bytes,
+    max_bytes: int,
+    seconds: float = DEFAULT_READ_SECONDS,
+    name_chat: bool = True,
 ) -> tuple[Added | None, str]:
     """Add a file as `add_file` does; what it did (None if it failed), and what happened, in words for the user."""
     try:
-        added = add_file(engine, chat_id, name, data, max_bytes, seconds)
+        added = add_file(engine, chat_id, name, data, max_bytes, seconds, name_chat)
     except (DocumentError, store.StorageError) as error:
         return None, str(error)
     return added, added.summary()

@@ -6,7 +6,6 @@ password protected, damaged, no text (scanned images, or empty), not that kind o
 app nor runs on without end.
 """
 
-import codecs
 import io
 import logging
 import multiprocessing
@@ -21,6 +20,7 @@ from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError, DeprecationError, LimitReachedError, PyPdfError
 
 from chatcore.config import DEFAULT_READ_SECONDS
+from chatcore.encodings import MismarkedTextError, decode_marked
 from chatcore.markdown_sections import split_markdown
 from chatcore.words import clean_text, has_words
 
@@ -32,13 +32,6 @@ STRICT_NAMESPACE = b"http://purl.oclc.org/ooxml/wordprocessingml/main"
 TRANSITIONAL_NAMESPACE = b"http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 DOCX_TEXT_PARTS = re.compile(r"word/(document|header\d*|footer\d*)\.xml")
 UNPACKED_PER_PACKED = 100  # a Word file unpacking to more than this many times its size is a zip bomb
-BOMS = (  # UTF-32's byte order marks first: UTF-32-LE's starts with UTF-16-LE's
-    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
-    (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),
-    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
-    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
-)
 MAX_CONTROL_SHARE = 0.1  # text has almost none; bytes that are not text, read as Latin-1, about a quarter
 # A file's text is one string, searched by regexes that are each one character class or start with a literal:
 # Python's regex engine finds those quickest (a class of characters or an alternation costs it more at every one).
@@ -299,12 +292,12 @@ def extract_markdown(name: str, data: bytes) -> Extracted:
 
 def decode_text(name: str, data: bytes) -> tuple[str, str]:
     """The text of a file: by its byte order mark (UTF-8, -16, -32), else UTF-8, Windows-1252 or Latin-1, noted."""
-    for bom, encoding, label in BOMS:
-        if data.startswith(bom):
-            try:
-                return checked_text(name, data.decode(encoding)), ""
-            except UnicodeDecodeError as error:
-                raise DocumentError(f"{name} is marked as {label} text but is not: it is damaged.") from error
+    try:
+        marked = decode_marked(data)
+    except MismarkedTextError as error:
+        raise DocumentError(f"{name} is {error}: it is damaged.") from error
+    if marked is not None:
+        return checked_text(name, marked), ""
     if b"\x00" in data:
         raise DocumentError(f"{name} is not a text file, whatever its name says.")
     try:

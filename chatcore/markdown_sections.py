@@ -1,7 +1,8 @@
 """Markdown sections: where a Markdown text's headings start new sections, read as CommonMark reads its blocks.
 
-A line scan, not a parser (markdown-it-py took 26 s on a 10 MB file): a `#` line, or a paragraph underlined with
-`=` or `-`, outside code, HTML, lists, quotes, tables and front matter, starts a section.
+A line scan, not a parser (markdown-it-py took 26 s on a 10 MB file): a `#` line outside code, HTML, quotes and
+front matter (in a list item too), or a paragraph underlined with `=` or `-` outside those, lists and tables,
+starts a section.
 """
 
 import itertools

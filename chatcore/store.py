@@ -108,7 +108,7 @@ def open_engine(url: str, in_data_dir: bool = False) -> Engine:
     """
     try:
         engine = create_db_engine(url)
-    except ArgumentError:
+    except (ArgumentError, ModuleNotFoundError):  # the latter: a kind of database whose driver is not installed
         raise DatabaseUnavailableError(problems.NOT_A_URL) from None
     except OSError as error:  # the SQLite file's folder could not be created
         raise _unavailable(make_url(url), in_data_dir, problems.describe_folder_problem(error)) from error
@@ -417,12 +417,7 @@ _WRITING = (
     .where(_STREAMING, Message.chat_id == bindparam("chat"))
     .with_for_update(read=True)
 )
-_UNQUEUE = (
-    update(Message)
-    .where(Message.chat_id == bindparam("chat"), Message.status == Status.QUEUED)
-    .values(status=Status.COMPLETE)
-    .returning(Message.id)
-)
+_UNQUEUE = update(Message).where(_queued(bindparam("chat"))).values(status=Status.COMPLETE).returning(Message.id)
 _ADD_MESSAGE = insert(Message).returning(Message.id)
 _ADD_REPLY = _ADD_MESSAGE.values(
     role="assistant", status=Status.STREAMING, lease_until=DatabaseClock(bindparam("lease_seconds"))
@@ -438,14 +433,15 @@ def _add_reply(connection: Connection, chat_id: int, model: str, lease: Lease) -
 def _claim_chat(connection: Connection, chat_id: int, title: str | None = None) -> bool:
     """Lock the chat (as `_touch_chat`), and whether a new reply may be written in it: no live instance writes one.
 
-    A reply whose owner's lease ran out is marked interrupted first. The reply being written stays locked for
+    A reply whose owner's lease ran out is marked interrupted on the way. The reply being written stays locked for
     sharing until this transaction ends, so its owner can save its end only after, and then sees what was queued.
     """
     _touch_chat(connection, chat_id, title)
     replies = connection.execute(_WRITING, {"chat": chat_id}).all()
-    if expired := [reply.id for reply in replies if reply.expired]:
-        connection.execute(_interrupt(Message.id.in_(expired)))
-    return len(expired) == len(replies)
+    if not (expired := [reply.id for reply in replies if reply.expired]):
+        return not replies
+    interrupted = connection.execute(_interrupt(Message.id.in_(expired)).returning(Message.id)).all()
+    return len(interrupted) == len(replies)  # one renewed since it was read (the clock stepped back) is not
 
 
 def _interrupt(*where):

@@ -812,7 +812,7 @@ def test_documents_page_says_the_demo_model_writes_no_summary(app_env, engine, m
         ),
         pytest.param(
             {"CHATCORE_NUM_CTX": "8k"},
-            "The setting CHATCORE_NUM_CTX is “8k”, but must be a whole number of tokens, such as 8192. "
+            "The setting CHATCORE_NUM_CTX is “8k”, but must be a whole number of tokens up to 1048576, such as 8192. "
             "Change it, or remove it to use 4096.",
             id="a setting",
         ),

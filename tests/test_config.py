@@ -29,7 +29,7 @@ def test_the_reply_lease_comes_from_the_environment(monkeypatch, value, lease):
 
 
 RESERVE = "must be a share above 0 and below 1, such as 0.25. Change it, or remove it to use 0.25."
-NUM_CTX = "must be a whole number of tokens, such as 8192. Change it, or remove it to use 4096."
+NUM_CTX = "must be a whole number of tokens up to 1048576, such as 8192. Change it, or remove it to use 4096."
 
 
 @pytest.mark.parametrize(
@@ -43,28 +43,35 @@ NUM_CTX = "must be a whole number of tokens, such as 8192. Change it, or remove 
         ("CHATCORE_NUM_CTX", "8k", f"The setting CHATCORE_NUM_CTX is “8k”, but {NUM_CTX}"),
         ("CHATCORE_NUM_CTX", "8192.5", f"The setting CHATCORE_NUM_CTX is “8192.5”, but {NUM_CTX}"),
         ("CHATCORE_NUM_CTX", "-1", f"The setting CHATCORE_NUM_CTX is “-1”, but {NUM_CTX}"),
+        ("CHATCORE_NUM_CTX", "99999999", f"The setting CHATCORE_NUM_CTX is “99999999”, but {NUM_CTX}"),
         (  # other instances would take over replies still written
             "CHATCORE_REPLY_LEASE_S",
             "0.5",
-            "The setting CHATCORE_REPLY_LEASE_S is “0.5”, but must be a number of seconds, at least 1. "
+            "The setting CHATCORE_REPLY_LEASE_S is “0.5”, but must be a number of seconds from 1 to 3600. "
+            "Change it, or remove it to use 10.0.",
+        ),
+        (  # the database's clock cannot add that much: every reply would look abandoned at once
+            "CHATCORE_REPLY_LEASE_S",
+            "inf",
+            "The setting CHATCORE_REPLY_LEASE_S is “inf”, but must be a number of seconds from 1 to 3600. "
             "Change it, or remove it to use 10.0.",
         ),
         (
             "CHATCORE_MAX_UPLOAD_MB",
             "0",
-            "The setting CHATCORE_MAX_UPLOAD_MB is “0”, but must be a whole number of megabytes, such as 50. "
-            "Change it, or remove it to use 50.",
+            "The setting CHATCORE_MAX_UPLOAD_MB is “0”, but must be a whole number of megabytes up to 10240, "
+            "such as 50. Change it, or remove it to use 50.",
         ),
         (
             "CHATCORE_READ_SECONDS",
             "twenty",
-            "The setting CHATCORE_READ_SECONDS is “twenty”, but must be a number of seconds, such as 20. "
+            "The setting CHATCORE_READ_SECONDS is “twenty”, but must be a number of seconds up to 3600, such as 20. "
             "Change it, or remove it to use 20.",
         ),
         (
             "CHATCORE_BACKEND",
             "Llama",
-            "The setting CHATCORE_BACKEND is “llama”, but must be one of auto, ollama, embedded. "
+            "The setting CHATCORE_BACKEND is “Llama”, but must be one of auto, ollama, embedded. "
             "Change it, or remove it to use auto.",
         ),
     ],

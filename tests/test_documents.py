@@ -28,13 +28,14 @@ def test_a_pdf_is_stored_with_its_pages_and_chunks(engine):
 
 
 def test_a_file_names_a_chat_without_messages_or_name_but_no_other(engine):
-    empty, named, talking = store.create_chat(engine), store.create_chat(engine), store.create_chat(engine)
+    empty, named, talking, asked = (store.create_chat(engine) for _ in range(4))
     store.update_chat(engine, named.id, title="My notes")
     store.add_message(engine, talking.id, "user", "Hello")
     for chat_id, name in ((empty.id, "a.md"), (named.id, "b.md"), (talking.id, "c.md"), (empty.id, "d.md")):
         documents.add_file(engine, chat_id, name, f"# {name}\n\nSome text.".encode(), LIMIT)
-    titles = [store.get_chat(engine, chat.id).title for chat in (empty, named, talking)]
-    assert titles == ["a.md", "My notes", store.DEFAULT_TITLE]
+    documents.add_file(engine, asked.id, "e.md", b"# e\n\nSome text.", LIMIT, name_chat=False)  # sent with a message
+    titles = [store.get_chat(engine, chat.id).title for chat in (empty, named, talking, asked)]
+    assert titles == ["a.md", "My notes", store.DEFAULT_TITLE, store.DEFAULT_TITLE]
 
 
 def test_the_same_file_is_stored_once_and_shared_through_the_library(engine):

@@ -391,6 +391,12 @@ def on_the_server(**parts) -> str:
             id="not a database address",
         ),
         pytest.param(
+            lambda folder: "mysql://chatcore@127.0.0.1/chats",  # its driver is not installed
+            "Cannot open the database: CHATCORE_DB_URL is not a database address chatcore can use. Give it one such "
+            "as sqlite:////home/me/chatcore.db or postgresql+psycopg://user:password@host/database.",
+            id="a database without its driver",
+        ),
+        pytest.param(
             lambda folder: f"postgresql+psycopg://chatcore:{SECRET}@127.0.0.1:9/chats",
             "Cannot open the PostgreSQL database “chats” at 127.0.0.1:9: no PostgreSQL server answers there. "
             "Start PostgreSQL, or check the host and port in CHATCORE_DB_URL.",
