@@ -35,6 +35,10 @@ CANNOT_CREATE_FILE = (
     "it cannot be created in {folder} (writing there is not allowed, or the disk is read-only). "
     "Allow writing there, or {elsewhere}"
 )
+NEWER_SCHEMA = (
+    "it was written by a newer chatcore (its schema version is {version}), which this one cannot read. "
+    "Upgrade chatcore, or {elsewhere}"
+)
 FOREIGN_TABLES = "it holds tables of another program ({tables}), not chatcore's. Give chatcore its own: {elsewhere}"
 # Why the SQLite file's folder could not be created, by error number.
 FOLDER_PROBLEMS = {

@@ -51,6 +51,7 @@ from chatcore.tokens import Ratio
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30  # how long SQLite waits for another connection's lock before it says the database is locked
+POSTGRESQL_CONNECT_TIMEOUT_S = 10  # a server that drops packets would hold the page until the system gave up
 
 
 class DatabaseUnavailableError(RuntimeError):
@@ -58,7 +59,7 @@ class DatabaseUnavailableError(RuntimeError):
 
 
 class SchemaTooNewError(DatabaseUnavailableError):
-    """The database was written by a newer chatcore than this one."""
+    """The database was written by a newer chatcore than this one (raised with its schema version by `migrate`)."""
 
 
 class _ForeignTablesError(RuntimeError):
@@ -83,6 +84,8 @@ class Lease(NamedTuple):
 def create_db_engine(url: str) -> Engine:
     """Build an engine; SQLite files get their folder, WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": POSTGRESQL_CONNECT_TIMEOUT_S})
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
@@ -114,6 +117,10 @@ def open_engine(url: str, in_data_dir: bool = False) -> Engine:
         raise _unavailable(make_url(url), in_data_dir, problems.describe_folder_problem(error)) from error
     try:
         migrate(engine)
+    except SchemaTooNewError as error:
+        engine.dispose()
+        newer = problems.NEWER_SCHEMA.replace("{version}", problems.as_is(str(error)))
+        raise _unavailable(engine.url, in_data_dir, newer, SchemaTooNewError) from None
     except (DBAPIError, _ForeignTablesError) as error:
         engine.dispose()  # nothing is left connected to a database that cannot be used
         raise _unavailable(engine.url, in_data_dir, _describe_refusal(engine.url, error)) from error
@@ -129,8 +136,10 @@ def _describe_refusal(url: URL, error: DBAPIError | _ForeignTablesError) -> str:
     return problems.describe_open_problem(url, error.orig)
 
 
-def _unavailable(url: URL, in_data_dir: bool, problem: str) -> DatabaseUnavailableError:
-    return DatabaseUnavailableError(problems.describe_unavailable(url, in_data_dir, problem, SQLITE_BUSY_TIMEOUT_S))
+def _unavailable(
+    url: URL, in_data_dir: bool, problem: str, kind: type[DatabaseUnavailableError] = DatabaseUnavailableError
+) -> DatabaseUnavailableError:
+    return kind(problems.describe_unavailable(url, in_data_dir, problem, SQLITE_BUSY_TIMEOUT_S))
 
 
 def _alembic_config() -> Config:
@@ -168,10 +177,7 @@ def _refuse_unknown_schema(connection, scripts: ScriptDirectory) -> None:
     try:
         scripts.get_revision(current)
     except CommandError:
-        raise SchemaTooNewError(
-            f"The database is at schema version {current}, which this chatcore does not know: "
-            "it was written by a newer version. Upgrade chatcore, or point CHATCORE_DB_URL elsewhere."
-        ) from None
+        raise SchemaTooNewError(current) from None
 
 
 def _refuse_foreign_tables(connection) -> None:

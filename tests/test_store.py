@@ -103,8 +103,13 @@ def test_migrate_is_idempotent_and_keeps_data(db_url):
 def test_database_from_a_newer_version_is_refused(engine, db_url):
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(store.SchemaTooNewError, match="newer version"):
+    with pytest.raises(store.SchemaTooNewError) as refused:
         store.open_engine(db_url)
+    assert str(refused.value).endswith(
+        ": it was written by a newer chatcore (its schema version is 9999), which this one cannot read. "
+        f"Upgrade chatcore, or set CHATCORE_DB_URL to another {'file' if db_url.startswith('sqlite') else 'database'}."
+    )
+    assert str(refused.value).startswith("Cannot open the ")
 
 
 def test_migration_from_0001_keeps_everything_and_adds_the_context_columns(db_url):
