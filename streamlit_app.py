@@ -51,22 +51,26 @@ FOLLOW_LATEST = """
   const main = document.querySelector('[data-testid="stMain"]');
   if (!main || main.dataset.followsLatest) return;
   main.dataset.followsLatest = "yes";
-  let follow = true, chat = location.search, found = false;
-  // Only the user's own scrolling up stops it: the page's growing and shrinking move it too, the user's intent not.
-  const stop = () => { follow = false; };
-  main.addEventListener("wheel", event => { if (event.deltaY < 0) stop(); }, {passive: true});
-  main.addEventListener("touchmove", stop, {passive: true});
-  main.addEventListener("pointerdown", event => { if (event.target === main) stop(); });  // on its scroll bar
+  let follow = true, chat = location.search, found = false, scrolling = false;
+  // Only the user's own scrolling moves it: the page's growing and shrinking (and the browser keeping what is in view
+  // in place meanwhile) scroll it too, the user's intent not. Scrolling up stops following; scrolling back down to
+  // the bottom follows again.
+  const stop = () => { [follow, scrolling] = [false, false]; };
+  const scroll = () => { scrolling = true; };
+  main.addEventListener("wheel", event => (event.deltaY < 0 ? stop : scroll)(), {passive: true});
+  main.addEventListener("touchmove", () => { stop(); scroll(); }, {passive: true});
+  main.addEventListener("pointerdown", event => { if (event.target === main) { stop(); scroll(); } });  // scroll bar
   document.addEventListener("keydown", event => {
     const typing = event.target.closest?.("textarea, input");
     if (["PageUp", "ArrowUp", "Home"].includes(event.key) && !typing) stop();
+    if (["PageDown", "ArrowDown", "End", " "].includes(event.key) && !typing) scroll();
     if (event.key === "Enter" && !event.shiftKey && event.target.closest?.(".st-key-message")) follow = true;
   }, true);
   let top = main.scrollTop;
   main.addEventListener("scroll", () => {  // a scroll up, or the page shrinking, can end near the bottom too
     const down = main.scrollTop > top;
     top = main.scrollTop;
-    if (down && main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;  // back at the bottom
+    if (scrolling && down && main.scrollHeight - main.scrollTop - main.clientHeight < 48) follow = true;
   }, {passive: true});
   const grown = new ResizeObserver(() => {  // called once the browser has laid the page out: no layout of its own
     const hit = Boolean(document.querySelector(".st-key-found"));
