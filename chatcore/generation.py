@@ -46,9 +46,7 @@ def clean_title(text: str) -> str:
 
 def title_after_document(engine: Engine, chat_id: int, name: str) -> bool:
     """Name a chat without messages or a name after a document added to it, as a first message would; whether it did."""
-    if store.count_messages(engine, chat_id):
-        return False
-    return store.rename_auto_title(engine, chat_id, expected=DEFAULT_TITLE, title=title_from_text(name))
+    return store.name_new_chat(engine, chat_id, title_from_text(name))
 
 
 def has_first_title(engine: Engine, chat: Chat, question: str) -> bool:

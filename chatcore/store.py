@@ -260,6 +260,14 @@ def _update_row(engine: Engine, table: type[Chat | Message], row_id: int, fields
         session.commit()
 
 
+def name_new_chat(engine: Engine, chat_id: int, title: str) -> bool:
+    """Name a chat that is new (no message, no name given), as its first message would; whether it was."""
+    with _writing(engine) as session:
+        named = session.connection().execute(_NAME_NEW_CHAT, {"chat": chat_id, "name": title}).rowcount
+        session.commit()
+        return named == 1
+
+
 def rename_auto_title(engine: Engine, chat_id: int, expected: str, title: str) -> bool:
     """Set a generated title only if the chat still has the automatic one (a user rename wins)."""
     with _writing(engine) as session:
@@ -418,6 +426,8 @@ _TOUCH = update(Chat).where(Chat.id == bindparam("chat")).values(updated_at=bind
 # sent at once, only the first names the chat.
 _NEW_CHAT = (Chat.title == DEFAULT_TITLE) & ~exists().where(Message.chat_id == bindparam("chat"))
 _TOUCH_NAMING = _TOUCH.values(title=case((_NEW_CHAT, bindparam("name")), else_=Chat.title))
+# The same naming, by the first file added to a chat.
+_NAME_NEW_CHAT = update(Chat).where(Chat.id == bindparam("chat"), _NEW_CHAT).values(title=bindparam("name"))
 _WRITING = (
     select(Message.id, _EXPIRED.label("expired"))
     .where(_STREAMING, Message.chat_id == bindparam("chat"))
